@@ -1,0 +1,204 @@
+//! The potato classifier: the backbone ONNX model, optimised once by tract for a fixed input
+//! shape, and the card's linear head, temperature and thresholds. `Send + Sync`; share one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tract_onnx::prelude::*;
+
+use crate::decode::ValidatedImage;
+use crate::error::{ClassifyError, ModelError};
+use crate::model_card::ModelCard;
+use crate::preprocess::preprocess;
+use crate::verdict::{Label, Timings, Verdict};
+
+pub struct Classifier {
+    plan: Arc<TypedRunnableModel>,
+    card: ModelCard,
+    card_path: PathBuf,
+    load_time: Duration,
+}
+
+impl std::fmt::Debug for Classifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Classifier")
+            .field("version", &self.card.version)
+            .field("card", &self.card_path)
+            .finish()
+    }
+}
+
+impl Classifier {
+    /// Loads the card at `card_path` and the ONNX model it names, checks they match, and
+    /// optimises the graph for a batch of one.
+    pub fn load(card_path: &Path) -> Result<Self, ModelError> {
+        let started = Instant::now();
+        let card = ModelCard::load(card_path)?;
+        let onnx_path = card.backbone_path(card_path);
+        let shown = onnx_path.display().to_string();
+        let bytes = std::fs::read(&onnx_path).map_err(|e| ModelError::Onnx {
+            path: shown.clone(),
+            detail: e.to_string(),
+        })?;
+        if let Some(expected) = &card.backbone.sha256 {
+            let actual: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            if !actual.eq_ignore_ascii_case(expected) {
+                return Err(ModelError::Mismatch {
+                    path: shown,
+                    detail: format!("sha256 is {actual}, the card says {expected}"),
+                });
+            }
+        }
+        let r = &card.input;
+        let shape = [1usize, 3, r.height as usize, r.width as usize];
+        let plan = tract_onnx::onnx()
+            .model_for_read(&mut bytes.as_slice())
+            .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| ModelError::Onnx {
+                path: shown.clone(),
+                detail: format!("{e:#}"),
+            })?;
+        let classifier = Self {
+            plan,
+            card,
+            card_path: card_path.to_path_buf(),
+            load_time: Duration::ZERO,
+        };
+        // One run proves the output shape matches the card before anyone relies on it.
+        let probe = tract_ndarray::Array4::<f32>::zeros(shape);
+        let features = classifier.features(probe).map_err(|e| ModelError::Onnx {
+            path: shown.clone(),
+            detail: e.to_string(),
+        })?;
+        if features.len() != classifier.card.backbone.feature_dim {
+            return Err(ModelError::Mismatch {
+                path: shown,
+                detail: format!(
+                    "model gives {} features, card says {}",
+                    features.len(),
+                    classifier.card.backbone.feature_dim
+                ),
+            });
+        }
+        Ok(Self {
+            load_time: started.elapsed(),
+            ..classifier
+        })
+    }
+
+    pub fn card(&self) -> &ModelCard {
+        &self.card
+    }
+
+    pub fn card_path(&self) -> &Path {
+        &self.card_path
+    }
+
+    /// Time spent loading and optimising the model.
+    pub fn load_time(&self) -> Duration {
+        self.load_time
+    }
+
+    /// Runs the backbone on a preprocessed tensor and returns the pooled features.
+    pub fn features(&self, input: tract_ndarray::Array4<f32>) -> Result<Vec<f32>, ClassifyError> {
+        let outputs = self
+            .plan
+            .run(tvec!(Tensor::from(input).into()))
+            .map_err(|e| ClassifyError::Inference(format!("{e:#}")))?;
+        let first = outputs
+            .first()
+            .ok_or_else(|| ClassifyError::Inference("model has no output".into()))?;
+        let view = first
+            .to_plain_array_view::<f32>()
+            .map_err(|e| ClassifyError::Inference(format!("{e:#}")))?;
+        Ok(view.iter().copied().collect())
+    }
+
+    /// Calibrated P(potato) from backbone features.
+    pub fn probability(&self, features: &[f32]) -> f32 {
+        let logit = self.card.head.logit(features) / self.card.calibration.temperature;
+        1.0 / (1.0 + (-logit).exp())
+    }
+
+    pub fn label(&self, probability: f32) -> Label {
+        let t = self.card.thresholds;
+        Label::from_probability(probability, t.lower, t.upper)
+    }
+
+    /// Classifies a validated image. CPU-bound: call it from a blocking thread (see
+    /// [`InferenceQueue`](crate::queue::InferenceQueue)), not from async code.
+    pub fn classify(&self, image: &ValidatedImage) -> Result<Verdict, ClassifyError> {
+        let started = Instant::now();
+        let tensor = preprocess(image.rgb(), &self.card.input);
+        let preprocessed = Instant::now();
+        let features = self.features(tensor)?;
+        let probability = self.probability(&features);
+        let inference = preprocessed.elapsed();
+        Ok(Verdict {
+            label: self.label(probability),
+            probability,
+            model_version: self.card.version.clone(),
+            placeholder_model: self.card.placeholder,
+            timings: Timings {
+                decode: image.decode_time(),
+                preprocess: preprocessed - started,
+                inference,
+            },
+        })
+    }
+}
+
+/// Finds the model card: an explicit path first, then `models/ispotato.json` next to the
+/// binary, up to three levels above it (covers `target/release/`), and in the working directory.
+pub fn locate_model(explicit: Option<&Path>) -> Result<PathBuf, ModelError> {
+    if let Some(path) = explicit {
+        let path = if path.is_dir() {
+            path.join(DEFAULT_CARD)
+        } else {
+            path.to_path_buf()
+        };
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(ModelError::NotFound {
+                looked_in: path.display().to_string(),
+            })
+        };
+    }
+    let candidates = asset_candidates(Path::new("models").join(DEFAULT_CARD).as_path());
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| ModelError::NotFound {
+            looked_in: candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+/// The card's file name inside a models folder.
+pub const DEFAULT_CARD: &str = "ispotato.json";
+
+/// Places a bundled asset may live: beside the executable and up to three folders above it,
+/// then the working directory.
+pub fn asset_candidates(relative: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        let exe = exe.canonicalize().unwrap_or(exe);
+        let mut dir = exe.parent();
+        for _ in 0..4 {
+            let Some(d) = dir else { break };
+            out.push(d.join(relative));
+            dir = d.parent();
+        }
+    }
+    out.push(relative.to_path_buf());
+    out
+}

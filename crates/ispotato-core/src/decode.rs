@@ -1,0 +1,252 @@
+//! The guarded decoder: the only way to build a [`ValidatedImage`].
+//!
+//! Order matters: byte cap, then the format allow-list from magic bytes, then the header's
+//! dimensions against the pixel caps, and only then are pixels decoded, under an allocation cap.
+
+use std::io::Cursor;
+use std::time::{Duration, Instant};
+
+use image::metadata::Orientation;
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
+use sha2::{Digest, Sha256};
+
+use crate::error::IngestError;
+use crate::limits::IngestLimits;
+
+/// The image formats IsPotato accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AcceptedFormat {
+    Jpeg,
+    Png,
+    Webp,
+    Gif,
+}
+
+impl AcceptedFormat {
+    fn image_format(self) -> ImageFormat {
+        match self {
+            Self::Jpeg => ImageFormat::Jpeg,
+            Self::Png => ImageFormat::Png,
+            Self::Webp => ImageFormat::WebP,
+            Self::Gif => ImageFormat::Gif,
+        }
+    }
+}
+
+/// An image that passed every cap and decoded cleanly: upright (EXIF orientation applied),
+/// RGB, with alpha composited over white. Only [`decode`] can build one.
+#[derive(Clone)]
+pub struct ValidatedImage {
+    rgb: RgbImage,
+    sha256: [u8; 32],
+    format: AcceptedFormat,
+    byte_len: usize,
+    decode_time: Duration,
+}
+
+impl std::fmt::Debug for ValidatedImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ValidatedImage")
+            .field("width", &self.rgb.width())
+            .field("height", &self.rgb.height())
+            .field("format", &self.format)
+            .field("byte_len", &self.byte_len)
+            .finish()
+    }
+}
+
+impl ValidatedImage {
+    pub fn rgb(&self) -> &RgbImage {
+        &self.rgb
+    }
+    pub fn width(&self) -> u32 {
+        self.rgb.width()
+    }
+    pub fn height(&self) -> u32 {
+        self.rgb.height()
+    }
+    /// SHA-256 of the original file bytes.
+    pub fn sha256(&self) -> [u8; 32] {
+        self.sha256
+    }
+    pub fn sha256_hex(&self) -> String {
+        self.sha256.iter().map(|b| format!("{b:02x}")).collect()
+    }
+    pub fn format(&self) -> AcceptedFormat {
+        self.format
+    }
+    /// Size of the original file in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.byte_len
+    }
+    pub fn decode_time(&self) -> Duration {
+        self.decode_time
+    }
+}
+
+/// Identifies the format from magic bytes; refuses anything outside the allow-list with a
+/// message that names what it is when we can tell.
+pub fn sniff_format(bytes: &[u8]) -> Result<AcceptedFormat, IngestError> {
+    if bytes.is_empty() {
+        return Err(IngestError::Empty);
+    }
+    match image::guess_format(bytes) {
+        Ok(ImageFormat::Jpeg) => Ok(AcceptedFormat::Jpeg),
+        Ok(ImageFormat::Png) => Ok(AcceptedFormat::Png),
+        Ok(ImageFormat::WebP) => Ok(AcceptedFormat::Webp),
+        Ok(ImageFormat::Gif) => Ok(AcceptedFormat::Gif),
+        Ok(other) => Err(IngestError::UnsupportedFormat {
+            what: format!("{other:?}").to_uppercase(),
+        }),
+        Err(_) => match other_known_format(bytes) {
+            Some(what) => Err(IngestError::UnsupportedFormat { what: what.to_string() }),
+            None => Err(IngestError::NotAnImage),
+        },
+    }
+}
+
+/// Formats the `image` crate was built without but users commonly send.
+fn other_known_format(bytes: &[u8]) -> Option<&'static str> {
+    let head = &bytes[..bytes.len().min(64)];
+    if head.len() >= 12 && &head[4..8] == b"ftyp" {
+        let brand = &head[8..12];
+        return Some(match brand {
+            b"avif" | b"avis" => "AVIF",
+            b"heic" | b"heix" | b"mif1" | b"msf1" | b"hevc" => "HEIC",
+            _ => "video",
+        });
+    }
+    if head.starts_with(b"BM") {
+        return Some("BMP");
+    }
+    if head.starts_with(b"II*\0") || head.starts_with(b"MM\0*") {
+        return Some("TIFF");
+    }
+    let text = String::from_utf8_lossy(head).to_ascii_lowercase();
+    if text.trim_start().starts_with("<svg") || text.contains("<svg") {
+        return Some("SVG");
+    }
+    None
+}
+
+/// True when the bytes start like an accepted image format.
+pub fn looks_like_image(bytes: &[u8]) -> bool {
+    sniff_format(bytes).is_ok()
+}
+
+/// Decodes untrusted bytes under `limits`.
+pub fn decode(bytes: &[u8], limits: &IngestLimits) -> Result<ValidatedImage, IngestError> {
+    let started = Instant::now();
+    if bytes.len() as u64 > limits.max_bytes {
+        return Err(IngestError::TooLarge {
+            size: bytes.len() as u64,
+            limit: limits.max_bytes,
+        });
+    }
+    let format = sniff_format(bytes)?;
+    if format == AcceptedFormat::Jpeg && !jpeg_is_complete(bytes) {
+        return Err(IngestError::Corrupt {
+            detail: "JPEG ends before its end-of-image marker".into(),
+        });
+    }
+    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
+    let mut decoder_limits = image::Limits::default();
+    decoder_limits.max_image_width = Some(limits.max_side);
+    decoder_limits.max_image_height = Some(limits.max_side);
+    decoder_limits.max_alloc = Some(limits.max_alloc);
+    reader.limits(decoder_limits);
+    let mut decoder = reader.into_decoder().map_err(|e| map_decode_error(e, bytes, limits))?;
+    let (width, height) = decoder.dimensions();
+    check_dimensions(width, height, limits)?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| map_decode_error(e, bytes, limits))?;
+    image.apply_orientation(orientation);
+    let rgb = flatten_to_rgb(image);
+    Ok(ValidatedImage {
+        rgb,
+        sha256: Sha256::digest(bytes).into(),
+        format,
+        byte_len: bytes.len(),
+        decode_time: started.elapsed(),
+    })
+}
+
+fn check_dimensions(width: u32, height: u32, limits: &IngestLimits) -> Result<(), IngestError> {
+    if width == 0 || height == 0 {
+        return Err(IngestError::Corrupt {
+            detail: format!("image declares {width}x{height}"),
+        });
+    }
+    let pixels = width as u64 * height as u64;
+    if pixels > limits.max_pixels || width > limits.max_side || height > limits.max_side {
+        return Err(IngestError::TooManyPixels {
+            width,
+            height,
+            max_pixels: limits.max_pixels,
+            max_side: limits.max_side,
+        });
+    }
+    Ok(())
+}
+
+/// A JPEG whose last end-of-image marker comes before its last start-of-scan was cut off.
+/// (0xFF is byte-stuffed inside scan data, so an EOI after the final SOS is the real end; an
+/// EXIF thumbnail's markers come before the main image's SOS.)
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let last = |marker: u8| bytes.windows(2).rposition(|w| w[0] == 0xFF && w[1] == marker);
+    match (last(0xDA), last(0xD9)) {
+        (Some(sos), Some(eoi)) => eoi > sos,
+        _ => false,
+    }
+}
+
+fn map_decode_error(err: image::ImageError, bytes: &[u8], limits: &IngestLimits) -> IngestError {
+    use image::error::{ImageError, LimitErrorKind};
+    match err {
+        ImageError::Limits(limit) => match limit.kind() {
+            LimitErrorKind::DimensionError => match header_dimensions(bytes) {
+                Some((width, height)) => IngestError::TooManyPixels {
+                    width,
+                    height,
+                    max_pixels: limits.max_pixels,
+                    max_side: limits.max_side,
+                },
+                None => IngestError::TooMuchMemory,
+            },
+            _ => IngestError::TooMuchMemory,
+        },
+        ImageError::Unsupported(e) => IngestError::Corrupt { detail: e.to_string() },
+        ImageError::IoError(e) => IngestError::Corrupt { detail: e.to_string() },
+        other => IngestError::Corrupt {
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Reads the declared dimensions without any limit, for the error message only.
+fn header_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().ok()?;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(16 * 1024 * 1024);
+    reader.limits(limits);
+    reader.into_dimensions().ok()
+}
+
+/// RGB8, compositing any alpha over white (transparent stickers would otherwise turn black).
+fn flatten_to_rgb(image: DynamicImage) -> RgbImage {
+    if !image.color().has_alpha() {
+        return image.into_rgb8();
+    }
+    let rgba = image.into_rgba8();
+    let (w, h) = rgba.dimensions();
+    let mut out = RgbImage::new(w, h);
+    for (dst, src) in out.pixels_mut().zip(rgba.pixels()) {
+        let a = src[3] as u32;
+        for c in 0..3 {
+            // Integer over-white compositing, rounded: c*a/255 + 255*(255-a)/255.
+            dst[c] = ((src[c] as u32 * a + 255 * (255 - a) + 127) / 255) as u8;
+        }
+    }
+    out
+}

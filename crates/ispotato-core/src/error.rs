@@ -1,0 +1,119 @@
+//! Typed errors whose `Display` is a message a chat user understands.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::limits::{human_bytes, human_pixels};
+
+/// Why an image was refused or could not be fetched. `Display` is written for chat users;
+/// [`IngestError::reason`] is a short stable label for logs and metrics.
+#[derive(Debug, Error)]
+pub enum IngestError {
+    #[error("that file is {}; the limit is {}", human_bytes(*.size), human_bytes(*.limit))]
+    TooLarge { size: u64, limit: u64 },
+    #[error("that file is larger than the {} limit", human_bytes(*.limit))]
+    TooLargeStreamed { limit: u64 },
+    #[error("that image is {width}x{height} ({}); the limit is {} and {max_side} pixels a side", human_pixels(*.width as u64 * *.height as u64), human_pixels(*.max_pixels))]
+    TooManyPixels {
+        width: u32,
+        height: u32,
+        max_pixels: u64,
+        max_side: u32,
+    },
+    #[error("that image would need more memory to open than I allow")]
+    TooMuchMemory,
+    #[error("that file is empty")]
+    Empty,
+    #[error("{what} images aren't supported; send a JPEG, PNG, WebP or GIF")]
+    UnsupportedFormat { what: String },
+    #[error("that doesn't look like an image; send a JPEG, PNG, WebP or GIF")]
+    NotAnImage,
+    #[error("that image is damaged or cut off, so I can't open it")]
+    Corrupt { detail: String },
+    #[error("I can only fetch http:// and https:// links, not {scheme}://")]
+    UnsupportedScheme { scheme: String },
+    #[error("that link isn't a valid web address")]
+    InvalidUrl,
+    #[error("links with a username or password in them aren't allowed")]
+    CredentialsInUrl,
+    #[error("that link points to a {class} address, which I won't fetch")]
+    ForbiddenAddress { host: String, class: &'static str },
+    #[error("I couldn't find the server for that link")]
+    HostNotFound { host: String },
+    #[error("that link redirected too many times (the limit is {limit})")]
+    TooManyRedirects { limit: usize },
+    #[error("the server answered {status} for that link")]
+    HttpStatus { status: u16 },
+    #[error("the download took too long (over {} s)", .after.as_secs())]
+    Timeout { after: Duration },
+    #[error("I couldn't download that image")]
+    Download { detail: String },
+    #[error("I couldn't read that file")]
+    Io {
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl IngestError {
+    /// A short stable label for logs and metrics ("too_large", "forbidden_address", ...).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::TooLarge { .. } | Self::TooLargeStreamed { .. } => "too_large",
+            Self::TooManyPixels { .. } => "too_many_pixels",
+            Self::TooMuchMemory => "too_much_memory",
+            Self::Empty => "empty",
+            Self::UnsupportedFormat { .. } => "unsupported_format",
+            Self::NotAnImage => "not_an_image",
+            Self::Corrupt { .. } => "corrupt",
+            Self::UnsupportedScheme { .. } => "unsupported_scheme",
+            Self::InvalidUrl => "invalid_url",
+            Self::CredentialsInUrl => "credentials_in_url",
+            Self::ForbiddenAddress { .. } => "forbidden_address",
+            Self::HostNotFound { .. } => "host_not_found",
+            Self::TooManyRedirects { .. } => "too_many_redirects",
+            Self::HttpStatus { .. } => "http_status",
+            Self::Timeout { .. } => "timeout",
+            Self::Download { .. } => "download",
+            Self::Io { .. } => "io",
+        }
+    }
+}
+
+/// A model or its card could not be loaded.
+#[derive(Debug, Error)]
+pub enum ModelError {
+    #[error("cannot read model card {path}: {source}")]
+    ReadCard {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("model card {path} is not valid: {detail}")]
+    InvalidCard { path: String, detail: String },
+    #[error("cannot load ONNX model {path}: {detail}")]
+    Onnx { path: String, detail: String },
+    #[error("ONNX model {path} does not match its card: {detail}")]
+    Mismatch { path: String, detail: String },
+    #[error("no model found; looked for {looked_in}. Set --model or ISPOTATO_MODEL")]
+    NotFound { looked_in: String },
+}
+
+/// Classification failed after the image was accepted.
+#[derive(Debug, Error)]
+pub enum ClassifyError {
+    #[error("I'm busy with other images right now; try again in a moment")]
+    Busy,
+    #[error("the classifier failed: {0}")]
+    Inference(String),
+}
+
+impl ClassifyError {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Busy => "busy",
+            Self::Inference(_) => "inference",
+        }
+    }
+}

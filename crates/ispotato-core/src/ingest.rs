@@ -1,0 +1,136 @@
+//! The one entry point every front end uses: bytes, a file path or a URL in, a
+//! [`ValidatedImage`] out.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use crate::decode::{decode, ValidatedImage};
+use crate::error::IngestError;
+use crate::fetch::{FetchConfig, Fetcher};
+use crate::limits::IngestLimits;
+
+/// Where an image comes from.
+#[derive(Debug, Clone)]
+pub enum ImageSource {
+    Bytes(Vec<u8>),
+    Path(PathBuf),
+    Url(String),
+}
+
+impl ImageSource {
+    /// Reads a command-line argument: anything that looks like `scheme://...` is a URL (and
+    /// fails the scheme check unless http/https), everything else a file path.
+    pub fn from_arg(arg: &str) -> Self {
+        match arg.split_once("://") {
+            Some((scheme, _))
+                if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+            {
+                Self::Url(arg.to_string())
+            }
+            _ => Self::Path(PathBuf::from(arg)),
+        }
+    }
+}
+
+/// Turns untrusted sources into validated images under one set of limits.
+#[derive(Clone)]
+pub struct Ingestor {
+    limits: IngestLimits,
+    fetcher: Fetcher,
+}
+
+impl Ingestor {
+    pub fn new(limits: IngestLimits, fetch: FetchConfig) -> Result<Self, IngestError> {
+        Ok(Self {
+            limits,
+            fetcher: Fetcher::new(fetch)?,
+        })
+    }
+
+    pub fn limits(&self) -> &IngestLimits {
+        &self.limits
+    }
+
+    pub fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
+    }
+
+    /// Loads the raw bytes of a source, enforcing the byte cap.
+    pub async fn load_bytes(&self, source: ImageSource) -> Result<Vec<u8>, IngestError> {
+        let max = self.limits.max_bytes;
+        match source {
+            ImageSource::Bytes(bytes) => {
+                if bytes.len() as u64 > max {
+                    return Err(IngestError::TooLarge {
+                        size: bytes.len() as u64,
+                        limit: max,
+                    });
+                }
+                Ok(bytes)
+            }
+            ImageSource::Path(path) => tokio::task::spawn_blocking(move || read_file_capped(&path, max))
+                .await
+                .map_err(|e| IngestError::Download { detail: e.to_string() })?,
+            ImageSource::Url(url) => self.fetcher.fetch(&url, max).await,
+        }
+    }
+
+    /// Loads and decodes a source; decoding runs on the blocking pool, off the async runtime.
+    pub async fn ingest(&self, source: ImageSource) -> Result<ValidatedImage, IngestError> {
+        let bytes = self.load_bytes(source).await?;
+        let limits = self.limits;
+        tokio::task::spawn_blocking(move || decode(&bytes, &limits))
+            .await
+            .map_err(|e| IngestError::Corrupt {
+                detail: format!("decoder task failed: {e}"),
+            })?
+    }
+}
+
+/// Reads a file, refusing it before reading when it is over `max_bytes` (and never reading more
+/// than `max_bytes + 1` even if it grows meanwhile).
+pub fn read_file_capped(path: &Path, max_bytes: u64) -> Result<Vec<u8>, IngestError> {
+    let file = std::fs::File::open(path).map_err(|source| IngestError::Io { source })?;
+    let declared = file.metadata().map_err(|source| IngestError::Io { source })?.len();
+    if declared > max_bytes {
+        return Err(IngestError::TooLarge {
+            size: declared,
+            limit: max_bytes,
+        });
+    }
+    let mut bytes = Vec::with_capacity(declared as usize);
+    file.take(max_bytes + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| IngestError::Io { source })?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(IngestError::TooLargeStreamed { limit: max_bytes });
+    }
+    Ok(bytes)
+}
+
+/// Reads and decodes a local file synchronously (for batch tools such as `eval`).
+pub fn ingest_file(path: &Path, limits: &IngestLimits) -> Result<ValidatedImage, IngestError> {
+    decode(&read_file_capped(path, limits.max_bytes)?, limits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_split_into_urls_and_paths() {
+        assert!(matches!(
+            ImageSource::from_arg("https://x.test/a.jpg"),
+            ImageSource::Url(_)
+        ));
+        assert!(matches!(
+            ImageSource::from_arg("ftp://x.test/a.jpg"),
+            ImageSource::Url(_)
+        ));
+        assert!(matches!(
+            ImageSource::from_arg("photos/potato.jpg"),
+            ImageSource::Path(_)
+        ));
+        assert!(matches!(ImageSource::from_arg("odd name://.jpg"), ImageSource::Path(_)));
+    }
+}

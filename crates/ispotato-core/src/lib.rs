@@ -1,0 +1,30 @@
+//! IsPotato core: everything the front ends share.
+//!
+//! Untrusted bytes, paths and URLs go through [`ingest`] (size and pixel caps, an SSRF-guarded
+//! fetcher, a format allow-list and EXIF orientation) and come out as a [`ValidatedImage`], which
+//! only the guarded decoder can build. [`preprocess`] turns it into the model's input tensor,
+//! [`Classifier`] runs the ONNX model with tract and returns a calibrated [`Verdict`], and
+//! [`eval`] with [`metrics`] measures a model on a labelled folder.
+
+pub mod classifier;
+pub mod decode;
+pub mod error;
+pub mod eval;
+pub mod fetch;
+pub mod ingest;
+pub mod limits;
+pub mod metrics;
+pub mod model_card;
+pub mod net_guard;
+pub mod pillow_resize;
+pub mod preprocess;
+pub mod queue;
+pub mod verdict;
+
+pub use classifier::Classifier;
+pub use decode::ValidatedImage;
+pub use error::{ClassifyError, IngestError, ModelError};
+pub use ingest::{ImageSource, Ingestor};
+pub use limits::IngestLimits;
+pub use model_card::ModelCard;
+pub use verdict::{Label, Timings, Verdict};

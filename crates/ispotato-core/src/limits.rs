@@ -1,0 +1,73 @@
+//! The caps every image must pass before it is decoded.
+
+use serde::{Deserialize, Serialize};
+
+/// Caps on untrusted images, checked before any pixel is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestLimits {
+    /// Largest accepted file, in bytes (downloads are cut off past it).
+    pub max_bytes: u64,
+    /// Largest accepted width x height.
+    pub max_pixels: u64,
+    /// Largest accepted width or height.
+    pub max_side: u32,
+    /// Most memory the decoder may allocate at once, in bytes.
+    pub max_alloc: u64,
+}
+
+impl Default for IngestLimits {
+    fn default() -> Self {
+        Self {
+            max_bytes: 20 * 1024 * 1024,
+            max_pixels: 40_000_000,
+            max_side: 8192,
+            max_alloc: 256 * 1024 * 1024,
+        }
+    }
+}
+
+/// Formats a byte count the way a chat user reads it ("48 MB", "512 KB", "1.5 MB").
+pub fn human_bytes(bytes: u64) -> String {
+    const KIB: f64 = 1024.0;
+    const MIB: f64 = 1024.0 * 1024.0;
+    let b = bytes as f64;
+    if b >= MIB {
+        let mb = b / MIB;
+        if mb < 10.0 {
+            format!("{:.1} MB", mb)
+        } else {
+            format!("{:.0} MB", mb)
+        }
+    } else if b >= KIB {
+        format!("{:.0} KB", b / KIB)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
+/// Formats a pixel count as megapixels ("40 MP", "10000 MP").
+pub fn human_pixels(pixels: u64) -> String {
+    let mp = pixels as f64 / 1e6;
+    if mp < 10.0 {
+        format!("{:.1} MP", mp)
+    } else {
+        format!("{:.0} MP", mp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_units_read_naturally() {
+        assert_eq!(human_bytes(48 * 1024 * 1024), "48 MB");
+        assert_eq!(human_bytes(20 * 1024 * 1024), "20 MB");
+        assert_eq!(human_bytes(1536 * 1024), "1.5 MB");
+        assert_eq!(human_bytes(2048), "2 KB");
+        assert_eq!(human_bytes(12), "12 bytes");
+        assert_eq!(human_pixels(40_000_000), "40 MP");
+        assert_eq!(human_pixels(10_000_000_000), "10000 MP");
+    }
+}

@@ -1,0 +1,140 @@
+//! Images the tests synthesise themselves: nothing here comes from outside the project.
+#![allow(dead_code)]
+
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use image::{ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Left half red, right half blue.
+pub fn two_tone(w: u32, h: u32) -> RgbImage {
+    RgbImage::from_fn(w, h, |x, _| {
+        if x < w / 2 {
+            Rgb([220, 20, 20])
+        } else {
+            Rgb([20, 20, 220])
+        }
+    })
+}
+
+pub fn encode(img: &RgbImage, format: ImageFormat) -> Vec<u8> {
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, format).expect("encode");
+    out.into_inner()
+}
+
+pub fn png(w: u32, h: u32) -> Vec<u8> {
+    encode(&two_tone(w, h), ImageFormat::Png)
+}
+
+pub fn jpeg(w: u32, h: u32) -> Vec<u8> {
+    encode(&two_tone(w, h), ImageFormat::Jpeg)
+}
+
+pub fn transparent_png(w: u32, h: u32) -> Vec<u8> {
+    let img = RgbaImage::from_pixel(w, h, Rgba([0, 0, 0, 0]));
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::Png).expect("encode");
+    out.into_inner()
+}
+
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut out = (data.len() as u32).to_be_bytes().to_vec();
+    let mut body = kind.to_vec();
+    body.extend_from_slice(data);
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&crc32(&body).to_be_bytes());
+    out
+}
+
+/// A ~60-byte PNG whose header declares `w` x `h` RGB pixels (a decompression bomb's header).
+pub fn png_declaring(w: u32, h: u32) -> Vec<u8> {
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = w.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    out.extend(png_chunk(b"IHDR", &ihdr));
+    // A zlib stream of a few zero bytes: the rows it would expand to are never allocated.
+    out.extend(png_chunk(
+        b"IDAT",
+        &[0x78, 0x9c, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01],
+    ));
+    out.extend(png_chunk(b"IEND", &[]));
+    out
+}
+
+/// A JPEG whose SOF0 header is patched to declare `w` x `h`.
+pub fn jpeg_declaring(w: u16, h: u16) -> Vec<u8> {
+    let mut bytes = jpeg(16, 16);
+    let sof = bytes.windows(2).position(|p| p == [0xFF, 0xC0]).expect("SOF0");
+    bytes[sof + 5..sof + 7].copy_from_slice(&h.to_be_bytes());
+    bytes[sof + 7..sof + 9].copy_from_slice(&w.to_be_bytes());
+    bytes
+}
+
+/// Inserts an EXIF APP1 segment carrying `orientation` right after the JPEG's SOI marker.
+pub fn with_exif_orientation(jpeg: &[u8], orientation: u16) -> Vec<u8> {
+    // Big-endian TIFF: header, IFD0 with one entry (0x0112 Orientation, SHORT, count 1).
+    let mut tiff = b"MM\x00\x2a\x00\x00\x00\x08".to_vec();
+    tiff.extend_from_slice(&1u16.to_be_bytes());
+    tiff.extend_from_slice(&0x0112u16.to_be_bytes());
+    tiff.extend_from_slice(&3u16.to_be_bytes());
+    tiff.extend_from_slice(&1u32.to_be_bytes());
+    tiff.extend_from_slice(&orientation.to_be_bytes());
+    tiff.extend_from_slice(&[0, 0]);
+    tiff.extend_from_slice(&0u32.to_be_bytes());
+    let mut app1 = b"Exif\x00\x00".to_vec();
+    app1.extend(tiff);
+    let mut out = jpeg[..2].to_vec();
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend(app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+/// A two-frame animated GIF: red first, then green.
+pub fn animated_gif() -> Vec<u8> {
+    use image::codecs::gif::GifEncoder;
+    use image::{Delay, Frame};
+    let mut out = Vec::new();
+    {
+        let mut enc = GifEncoder::new(&mut out);
+        for color in [Rgba([230, 10, 10, 255]), Rgba([10, 230, 10, 255])] {
+            let frame = Frame::from_parts(
+                RgbaImage::from_pixel(20, 10, color),
+                0,
+                0,
+                Delay::from_numer_denom_ms(100, 1),
+            );
+            enc.encode_frame(frame).expect("gif frame");
+        }
+    }
+    out
+}
+
+/// Peak resident memory of this process so far, in MB (Linux).
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+}

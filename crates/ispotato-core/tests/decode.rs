@@ -1,0 +1,162 @@
+//! The guarded decoder: every rejection, EXIF orientation, formats and alpha.
+
+mod common;
+
+use common::*;
+use image::ImageFormat;
+use ispotato_core::decode::{decode, AcceptedFormat};
+use ispotato_core::{IngestError, IngestLimits};
+
+fn limits() -> IngestLimits {
+    IngestLimits::default()
+}
+
+#[test]
+fn accepts_each_supported_format() {
+    let img = two_tone(64, 48);
+    for (format, accepted) in [
+        (ImageFormat::Png, AcceptedFormat::Png),
+        (ImageFormat::Jpeg, AcceptedFormat::Jpeg),
+        (ImageFormat::WebP, AcceptedFormat::Webp),
+        (ImageFormat::Gif, AcceptedFormat::Gif),
+    ] {
+        let v = decode(&encode(&img, format), &limits()).unwrap_or_else(|e| panic!("{format:?}: {e}"));
+        assert_eq!((v.width(), v.height(), v.format()), (64, 48, accepted));
+        let left = v.rgb().get_pixel(8, 24);
+        assert!(
+            left[0] > 150 && left[2] < 100,
+            "{format:?} left half should be red, got {left:?}"
+        );
+    }
+}
+
+#[test]
+fn gif_uses_the_first_frame() {
+    let v = decode(&animated_gif(), &limits()).expect("gif");
+    let px = v.rgb().get_pixel(5, 5);
+    assert!(px[0] > 200 && px[1] < 50, "first frame is red, got {px:?}");
+}
+
+#[test]
+fn oversized_bytes_are_refused_with_sizes_in_the_message() {
+    let bytes = vec![0u8; 48 * 1024 * 1024];
+    let err = decode(&bytes, &limits()).unwrap_err();
+    assert!(matches!(err, IngestError::TooLarge { .. }), "{err:?}");
+    assert_eq!(err.to_string(), "that file is 48 MB; the limit is 20 MB");
+    assert_eq!(err.reason(), "too_large");
+}
+
+#[test]
+fn pixel_caps_are_checked_from_the_header() {
+    let small = IngestLimits {
+        max_pixels: 1000,
+        max_side: 100,
+        ..limits()
+    };
+    let err = decode(&png(40, 30), &small).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            IngestError::TooManyPixels {
+                width: 40,
+                height: 30,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = decode(&png(101, 2), &small).unwrap_err();
+    assert!(matches!(err, IngestError::TooManyPixels { width: 101, .. }), "{err:?}");
+    assert!(decode(&png(30, 30), &small).is_ok());
+}
+
+#[test]
+fn declared_giants_are_refused_for_every_format() {
+    let err = decode(&png_declaring(100_000, 100_000), &limits()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            IngestError::TooManyPixels {
+                width: 100_000,
+                height: 100_000,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("100000x100000"), "{err}");
+    // Within the side cap but over the pixel cap: 8000 x 8000 = 64 MP > 40 MP.
+    let err = decode(&png_declaring(8000, 8000), &limits()).unwrap_err();
+    assert!(matches!(err, IngestError::TooManyPixels { .. }), "{err:?}");
+    let err = decode(&jpeg_declaring(60_000, 60_000), &limits()).unwrap_err();
+    assert!(matches!(err, IngestError::TooManyPixels { .. }), "{err:?}");
+}
+
+#[test]
+fn truncated_files_are_refused() {
+    let png = png(200, 200);
+    let err = decode(&png[..png.len() / 2], &limits()).unwrap_err();
+    assert!(matches!(err, IngestError::Corrupt { .. }), "{err:?}");
+    let jpeg = jpeg(200, 200);
+    let err = decode(&jpeg[..jpeg.len() * 2 / 3], &limits()).unwrap_err();
+    assert!(matches!(err, IngestError::Corrupt { .. }), "{err:?}");
+    assert_eq!(err.to_string(), "that image is damaged or cut off, so I can't open it");
+}
+
+#[test]
+fn wrong_formats_are_named() {
+    let mut bmp = b"BM".to_vec();
+    bmp.extend_from_slice(&[0u8; 60]);
+    let err = decode(&bmp, &limits()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "BMP images aren't supported; send a JPEG, PNG, WebP or GIF"
+    );
+    let mut heic = vec![0, 0, 0, 24];
+    heic.extend_from_slice(b"ftypheic\0\0\0\0mif1heic");
+    assert!(matches!(decode(&heic, &limits()), Err(IngestError::UnsupportedFormat { what }) if what == "HEIC"));
+    let err = decode(b"<html><body>not an image</body></html>", &limits()).unwrap_err();
+    assert!(matches!(err, IngestError::NotAnImage), "{err:?}");
+    assert!(matches!(decode(&[], &limits()), Err(IngestError::Empty)));
+}
+
+#[test]
+fn exif_orientation_is_applied() {
+    // 40x20, red left / blue right. Orientation 6 = rotate 90 degrees clockwise to display, so
+    // the upright image is 20x40 with red on top.
+    let rotated = with_exif_orientation(&jpeg(40, 20), 6);
+    let v = decode(&rotated, &limits()).expect("decode");
+    assert_eq!((v.width(), v.height()), (20, 40));
+    let top = v.rgb().get_pixel(10, 5);
+    let bottom = v.rgb().get_pixel(10, 35);
+    assert!(top[0] > 150 && top[2] < 100, "top should be red, got {top:?}");
+    assert!(
+        bottom[2] > 150 && bottom[0] < 100,
+        "bottom should be blue, got {bottom:?}"
+    );
+
+    // Orientation 3 = rotate 180: red moves to the right.
+    let v = decode(&with_exif_orientation(&jpeg(40, 20), 3), &limits()).expect("decode");
+    assert_eq!((v.width(), v.height()), (40, 20));
+    assert!(v.rgb().get_pixel(35, 10)[0] > 150);
+
+    // No EXIF: unchanged.
+    let v = decode(&jpeg(40, 20), &limits()).expect("decode");
+    assert_eq!((v.width(), v.height()), (40, 20));
+}
+
+#[test]
+fn transparency_is_composited_over_white() {
+    let v = decode(&transparent_png(10, 10), &limits()).expect("decode");
+    assert_eq!(v.rgb().get_pixel(3, 3).0, [255, 255, 255]);
+}
+
+#[test]
+fn hash_is_of_the_original_bytes() {
+    let bytes = png(10, 10);
+    let v = decode(&bytes, &limits()).expect("decode");
+    use sha2::Digest;
+    let expected: [u8; 32] = sha2::Sha256::digest(&bytes).into();
+    assert_eq!(v.sha256(), expected);
+    assert_eq!(v.sha256_hex().len(), 64);
+}

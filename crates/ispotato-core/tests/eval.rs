@@ -1,0 +1,93 @@
+//! `evaluate` over a generated labelled folder with a scorer whose answers are known, so every
+//! aggregate can be checked exactly.
+
+mod common;
+
+use std::path::PathBuf;
+
+use ispotato_core::eval::{evaluate, scan_labelled_dir};
+use ispotato_core::{Label, Timings, Verdict};
+
+fn make_folder() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ispotato-eval-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // File names carry the probability the scorer below will return.
+    for (label, probs) in [
+        ("potato", vec![95, 90, 50, 10]),
+        ("not_potato", vec![5, 15, 85]),
+        ("sweet_potato", vec![30, 2]),
+    ] {
+        std::fs::create_dir_all(dir.join(label)).unwrap();
+        for (i, p) in probs.into_iter().enumerate() {
+            std::fs::write(dir.join(label).join(format!("{i}_{p:02}.png")), common::png(8, 8)).unwrap();
+        }
+    }
+    std::fs::write(dir.join("not_potato").join("9_broken.png"), b"not an image").unwrap();
+    std::fs::write(dir.join(".hidden"), b"ignored").unwrap();
+    dir
+}
+
+#[test]
+fn evaluation_aggregates_exactly() {
+    let dir = make_folder();
+    let items = scan_labelled_dir(&dir).unwrap();
+    assert_eq!(items.len(), 10);
+    let report = evaluate(
+        &items,
+        "test",
+        |item| {
+            let name = item.path.file_stem().unwrap().to_string_lossy().into_owned();
+            let p: f32 = name
+                .split('_')
+                .nth(1)
+                .unwrap()
+                .parse::<f32>()
+                .map_err(|_| "unreadable".to_string())?
+                / 100.0;
+            Ok(Verdict {
+                label: Label::from_probability(p, 0.2, 0.8),
+                probability: p,
+                model_version: "test".into(),
+                placeholder_model: false,
+                timings: Timings::default(),
+            })
+        },
+        || {},
+    );
+    // potato: 0.95 P, 0.90 P, 0.50 U, 0.10 N; not_potato: 0.05 N, 0.15 N, 0.85 P; sweet: 0.30 U, 0.02 N.
+    assert_eq!(report.n, 9);
+    assert_eq!(report.errors, 1);
+    let c = report.confusion;
+    assert_eq!(
+        (c.true_positive, c.false_positive, c.false_negative, c.true_negative),
+        (2, 1, 2, 4)
+    );
+    assert_eq!((c.unsure_positive, c.unsure_negative), (1, 1));
+    assert!((report.precision.unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    assert!((report.recall.unwrap() - 0.5).abs() < 1e-9);
+    assert!((report.unsure_rate.unwrap() - 2.0 / 9.0).abs() < 1e-9);
+    // AUROC: positives {.95,.90,.50,.10} vs negatives {.05,.15,.85,.30,.02}: wins 5+5+4+2 = 16 of 20.
+    assert!((report.auroc.unwrap() - 16.0 / 20.0).abs() < 1e-9, "{:?}", report.auroc);
+    let potato = &report.slices["potato"];
+    assert_eq!((potato.n, potato.called_potato, potato.unsure), (4, 2, 1));
+    assert_eq!(potato.recall, Some(0.5));
+    let not = &report.slices["not_potato"];
+    assert_eq!((not.n, not.errors), (3, 1));
+    assert!((not.false_positive_rate.unwrap() - 1.0 / 3.0).abs() < 1e-9);
+    assert_eq!(report.slices["sweet_potato"].false_positive_rate, Some(0.0));
+    let json = serde_json::to_value(&report).unwrap();
+    for key in [
+        "precision",
+        "recall",
+        "f1",
+        "auroc",
+        "average_precision",
+        "ece",
+        "unsure_rate",
+        "slices",
+        "images_per_second",
+    ] {
+        assert!(json.get(key).is_some(), "missing {key}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

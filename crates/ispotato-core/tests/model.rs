@@ -1,0 +1,166 @@
+//! The shipped model: preprocessing and backbone parity with the Python reference (numbers
+//! written by training/make_parity_fixtures.py with Pillow + onnxruntime), and real verdicts
+//! on the bundled sample photos.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use ispotato_core::ingest::ingest_file;
+use ispotato_core::model_card::InputRecipe;
+use ispotato_core::preprocess::preprocess;
+use ispotato_core::queue::InferenceQueue;
+use ispotato_core::{Classifier, ClassifyError, IngestLimits, Label};
+use serde_json::Value;
+
+fn card_path() -> PathBuf {
+    common::repo_root().join("models/ispotato.json")
+}
+
+fn fixtures() -> (PathBuf, Value) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity");
+    let json: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("parity.json")).unwrap()).unwrap();
+    (dir, json)
+}
+
+#[test]
+fn preprocessing_matches_the_reference_within_1e4() {
+    let (dir, json) = fixtures();
+    let fixtures = json["fixtures"].as_array().unwrap();
+    assert!(fixtures.len() >= 4);
+    for f in fixtures {
+        let name = f["file"].as_str().unwrap();
+        let image = ingest_file(&dir.join(name), &IngestLimits::default()).unwrap();
+        let tensor = preprocess(image.rgb(), &InputRecipe::default());
+        let flat = tensor.as_slice().unwrap();
+        let mut worst = 0f32;
+        for pair in f["tensor_samples"].as_array().unwrap() {
+            let i = pair[0].as_u64().unwrap() as usize;
+            let want = pair[1].as_f64().unwrap() as f32;
+            worst = worst.max((flat[i] - want).abs());
+        }
+        assert!(worst <= 1e-4, "{name}: worst sample difference {worst}");
+        let sum: f64 = flat.iter().map(|&v| v as f64).sum();
+        let want_sum = f["tensor_sum"].as_f64().unwrap();
+        assert!(
+            (sum - want_sum).abs() <= 1e-4 * flat.len() as f64,
+            "{name}: sum {sum} vs {want_sum}"
+        );
+    }
+}
+
+#[test]
+fn backbone_features_match_onnxruntime_within_1e4() {
+    let classifier = Classifier::load(&card_path()).expect("model loads");
+    let (dir, json) = fixtures();
+    for f in json["fixtures"].as_array().unwrap() {
+        let name = f["file"].as_str().unwrap();
+        let image = ingest_file(&dir.join(name), &IngestLimits::default()).unwrap();
+        let features = classifier
+            .features(preprocess(image.rgb(), &classifier.card().input))
+            .unwrap();
+        let want: Vec<f32> = f["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        assert_eq!(features.len(), want.len());
+        let worst = features
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst <= 1e-4, "{name}: worst feature difference {worst}");
+    }
+}
+
+#[test]
+fn classifier_is_send_and_sync() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<Classifier>();
+    shared::<InferenceQueue>();
+}
+
+#[test]
+fn sample_photos_get_the_right_verdicts() {
+    let classifier = Classifier::load(&card_path()).expect("model loads");
+    assert!(!classifier.card().placeholder);
+    let samples = common::repo_root().join("samples");
+    let potato = ingest_file(&samples.join("potatoes_in_store_bin.jpg"), &IngestLimits::default()).unwrap();
+    let peppers = ingest_file(&samples.join("red_peppers.jpg"), &IngestLimits::default()).unwrap();
+    let v = classifier.classify(&potato).unwrap();
+    assert_eq!(v.label, Label::Potato, "{v:?}");
+    assert!(v.probability > 0.8);
+    assert_eq!(v.model_version, classifier.card().version);
+    let v = classifier.classify(&peppers).unwrap();
+    assert_eq!(v.label, Label::NotPotato, "{v:?}");
+    assert!(v.probability < 0.2);
+    assert!(v.timings.inference > std::time::Duration::ZERO);
+}
+
+#[test]
+fn a_card_that_does_not_match_its_model_is_refused() {
+    let dir = tempdir();
+    let mut card: Value = serde_json::from_str(&std::fs::read_to_string(card_path()).unwrap()).unwrap();
+    std::fs::copy(
+        common::repo_root()
+            .join("models")
+            .join(card["backbone"]["file"].as_str().unwrap()),
+        dir.join(card["backbone"]["file"].as_str().unwrap()),
+    )
+    .unwrap();
+    card["backbone"]["sha256"] = Value::String("00".repeat(32));
+    std::fs::write(dir.join("ispotato.json"), card.to_string()).unwrap();
+    let err = Classifier::load(&dir.join("ispotato.json")).unwrap_err();
+    assert!(err.to_string().contains("does not match"), "{err}");
+
+    card["backbone"]["sha256"] = Value::Null;
+    card["thresholds"]["lower"] = Value::from(0.9);
+    card["thresholds"]["upper"] = Value::from(0.1);
+    std::fs::write(dir.join("ispotato.json"), card.to_string()).unwrap();
+    let err = Classifier::load(&dir.join("ispotato.json")).unwrap_err();
+    assert!(err.to_string().contains("thresholds"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_busy_instead_of_queueing() {
+    let classifier = Arc::new(Classifier::load(&card_path()).expect("model loads"));
+    let queue = InferenceQueue::new(classifier, 1, 2);
+    let image = ingest_file(
+        &common::repo_root().join("samples/red_peppers.jpg"),
+        &IngestLimits::default(),
+    )
+    .unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let (q, img) = (queue.clone(), image.clone());
+            tokio::spawn(async move { q.classify(img).await })
+        })
+        .collect();
+    let mut ok = 0;
+    let mut busy = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(ClassifyError::Busy) => busy += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(ok >= 2, "admitted work finishes ({ok})");
+    assert!(busy >= 1, "excess work is refused ({busy})");
+    assert_eq!(ok + busy, 8);
+    assert_eq!(queue.depth(), 0);
+}
+
+fn tempdir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "ispotato-test-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

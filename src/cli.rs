@@ -1,0 +1,87 @@
+//! Command-line interface definition.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ispotato",
+    version,
+    about = "Is this a potato? A calibrated potato classifier."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Model card (JSON) or a folder holding ispotato.json. Default: models/ next to the
+    /// binary (or up to three folders above it), then ./models.
+    #[arg(long, global = true, env = "ISPOTATO_MODEL")]
+    pub model: Option<PathBuf>,
+    /// Log format on stderr (the level comes from ISPOTATO_LOG or RUST_LOG, default "warn").
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "ISPOTATO_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LimitArgs {
+    /// Largest accepted image file, in bytes.
+    #[arg(long, global = true, env = "ISPOTATO_MAX_BYTES", default_value_t = 20 * 1024 * 1024)]
+    pub max_bytes: u64,
+    /// Largest accepted image, in pixels (width x height).
+    #[arg(long, global = true, env = "ISPOTATO_MAX_PIXELS", default_value_t = 40_000_000)]
+    pub max_pixels: u64,
+    /// Largest accepted width or height, in pixels.
+    #[arg(long, global = true, env = "ISPOTATO_MAX_SIDE", default_value_t = 8192)]
+    pub max_side: u32,
+    /// Let URL downloads reach 127.0.0.1 / ::1 (for tests and fake platforms only; private
+    /// networks stay refused). Off by default.
+    #[arg(long, global = true, env = "ISPOTATO_ALLOW_LOOPBACK", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    pub allow_loopback: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Judge images: file paths or http(s) URLs. One line per image, or JSON lines with --json.
+    Classify {
+        /// Image files or http(s) URLs.
+        #[arg(required = true)]
+        inputs: Vec<String>,
+        /// Print one JSON object per image instead of a line of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Measure the model on a labelled folder: DIR/potato/ is positive, every other subfolder
+    /// is negative and reported as its own slice.
+    Eval {
+        dir: PathBuf,
+        /// Print one JSON object with every metric.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Time decode, preprocessing and inference per image size, with peak memory.
+    Bench {
+        /// Folder of images (default: ../shared/data/bench, the phone photos).
+        dir: Option<PathBuf>,
+        /// Timed runs per image (after one warm-up run).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Internal: measure only these files and print one JSON row (used in a child process
+        /// so each size's peak memory is its own).
+        #[arg(long, hide = true, num_args = 1.., value_delimiter = ',')]
+        child: Option<Vec<PathBuf>>,
+    },
+}

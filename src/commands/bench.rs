@@ -1,0 +1,244 @@
+//! `ispotato bench`: median decode, preprocess, inference and end-to-end time per image size,
+//! with peak memory. Each size group runs in its own child process so its peak RSS is its own.
+//! Two reference resizers run in the same invocation on the same decoded pixels: the `image`
+//! crate's Triangle filter (what a straightforward Rust program would do) and `fast_image_resize`
+//! (SIMD, but not bit-exact with Pillow, so not what serving uses), both resizing the whole
+//! image and then cropping, against serving's Pillow-exact resize of the crop window only.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use image::imageops::FilterType;
+use ispotato_core::decode::decode;
+use ispotato_core::ingest::read_file_capped;
+use ispotato_core::model_card::InputRecipe;
+use ispotato_core::preprocess::{centre_offset, preprocess, resized_dims};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::GlobalArgs;
+use crate::setup;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Row {
+    size: String,
+    images: usize,
+    runs: usize,
+    decode_ms: f64,
+    preprocess_ms: f64,
+    preprocess_image_crate_ms: f64,
+    preprocess_fast_image_resize_ms: f64,
+    inference_ms: f64,
+    end_to_end_ms: f64,
+    model_loaded_rss_mb: f64,
+    peak_rss_mb: f64,
+}
+
+pub async fn run(
+    global: &GlobalArgs,
+    dir: Option<&Path>,
+    runs: usize,
+    child: Option<&[PathBuf]>,
+) -> anyhow::Result<ExitCode> {
+    if let Some(files) = child {
+        let limits = setup::limits(&global.limits);
+        let classifier = setup::classifier(global)?;
+        let files = files.to_vec();
+        let row = tokio::task::spawn_blocking(move || measure(&classifier, &files, runs, &limits))
+            .await
+            .context("bench task failed")??;
+        println!("{}", serde_json::to_string(&row)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let dir = dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("../shared/data/bench"));
+    let groups = group_by_size(&dir, &global.limits)?;
+    anyhow::ensure!(!groups.is_empty(), "no images found in {}", dir.display());
+    let exe = std::env::current_exe().context("locating the ispotato binary")?;
+    let mut rows = Vec::new();
+    for (size, files) in groups {
+        let list = files
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut cmd = std::process::Command::new(&exe);
+        cmd.args(["bench", "--runs", &runs.to_string(), "--child", &list]);
+        if let Some(model) = &global.model {
+            cmd.arg("--model").arg(model);
+        }
+        let output = cmd.output().context("running the bench child")?;
+        anyhow::ensure!(
+            output.status.success(),
+            "bench child for {size} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let mut row: Row = serde_json::from_slice(&output.stdout).context("reading the bench child's row")?;
+        row.size = size;
+        rows.push(row);
+    }
+    println!("medians over {runs} runs per image, one thread; release build for real numbers");
+    println!("preproc = serving (Pillow-exact, crop window only); image-rs = image crate Triangle resize + crop (ratio = image-rs / preproc); fir = fast_image_resize + crop");
+    println!(
+        "{:<11} {:>6} {:>10} {:>11} {:>13} {:>8} {:>12} {:>12} {:>9} {:>12} {:>9}",
+        "size",
+        "images",
+        "decode ms",
+        "preproc ms",
+        "image-rs ms",
+        "ratio",
+        "fir ms",
+        "inference ms",
+        "e2e ms",
+        "model RSS MB",
+        "peak MB"
+    );
+    for r in &rows {
+        println!(
+            "{:<11} {:>6} {:>10.2} {:>11.2} {:>13.2} {:>7.1}x {:>12.2} {:>12.2} {:>9.2} {:>12.1} {:>9.1}",
+            r.size,
+            r.images,
+            r.decode_ms,
+            r.preprocess_ms,
+            r.preprocess_image_crate_ms,
+            r.preprocess_image_crate_ms / r.preprocess_ms.max(1e-9),
+            r.preprocess_fast_image_resize_ms,
+            r.inference_ms,
+            r.end_to_end_ms,
+            r.model_loaded_rss_mb,
+            r.peak_rss_mb
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn group_by_size(dir: &Path, limits: &crate::cli::LimitArgs) -> anyhow::Result<BTreeMap<String, Vec<PathBuf>>> {
+    let limits = setup::limits(limits);
+    let mut groups: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let Ok(bytes) = read_file_capped(&path, limits.max_bytes) else {
+            continue;
+        };
+        let Ok(image) = decode(&bytes, &limits) else { continue };
+        groups
+            .entry(format!("{}x{}", image.width(), image.height()))
+            .or_default()
+            .push(path);
+    }
+    Ok(groups)
+}
+
+fn median(mut v: Vec<Duration>) -> f64 {
+    v.sort();
+    v.get(v.len() / 2).map(|d| d.as_secs_f64() * 1e3).unwrap_or(0.0)
+}
+
+fn measure(
+    classifier: &ispotato_core::Classifier,
+    files: &[PathBuf],
+    runs: usize,
+    limits: &ispotato_core::IngestLimits,
+) -> anyhow::Result<Row> {
+    let model_loaded_rss_mb = proc_status_mb("VmRSS:");
+    let recipe = &classifier.card().input;
+    let (mut dec, mut pre, mut pre_ref, mut pre_fir, mut inf, mut e2e) =
+        (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for path in files {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+        for run in 0..=runs {
+            let t0 = Instant::now();
+            let image = decode(&bytes, limits).with_context(|| format!("decoding {}", path.display()))?;
+            let t1 = Instant::now();
+            let tensor = preprocess(image.rgb(), recipe);
+            let t2 = Instant::now();
+            let features = classifier.features(tensor)?;
+            std::hint::black_box(classifier.probability(&features));
+            let t3 = Instant::now();
+            std::hint::black_box(preprocess_image_crate(image.rgb(), recipe));
+            let t4 = Instant::now();
+            std::hint::black_box(preprocess_fast_image_resize(image.rgb(), recipe));
+            let t5 = Instant::now();
+            if run > 0 {
+                dec.push(t1 - t0);
+                pre.push(t2 - t1);
+                inf.push(t3 - t2);
+                e2e.push(t3 - t0);
+                pre_ref.push(t4 - t3);
+                pre_fir.push(t5 - t4);
+            }
+        }
+    }
+    Ok(Row {
+        size: String::new(),
+        images: files.len(),
+        runs,
+        decode_ms: median(dec),
+        preprocess_ms: median(pre),
+        preprocess_image_crate_ms: median(pre_ref),
+        preprocess_fast_image_resize_ms: median(pre_fir),
+        inference_ms: median(inf),
+        end_to_end_ms: median(e2e),
+        model_loaded_rss_mb,
+        peak_rss_mb: proc_status_mb("VmHWM:"),
+    })
+}
+
+/// The straightforward way: `image::imageops::resize` (Triangle), crop, normalise.
+fn preprocess_image_crate(rgb: &image::RgbImage, recipe: &InputRecipe) -> Vec<f32> {
+    let (nw, nh) = resized_dims(rgb.width(), rgb.height(), recipe.resize_shorter);
+    crop_normalise(&image::imageops::resize(rgb, nw, nh, FilterType::Triangle), recipe)
+}
+
+/// `fast_image_resize` bilinear convolution of the whole image, crop, normalise.
+fn preprocess_fast_image_resize(rgb: &image::RgbImage, recipe: &InputRecipe) -> Vec<f32> {
+    use fast_image_resize::images::{Image, ImageRef};
+    use fast_image_resize::{PixelType, ResizeAlg, ResizeOptions, Resizer};
+    let (nw, nh) = resized_dims(rgb.width(), rgb.height(), recipe.resize_shorter);
+    let Ok(src) = ImageRef::new(rgb.width(), rgb.height(), rgb.as_raw(), PixelType::U8x3) else {
+        return Vec::new();
+    };
+    let mut dst = Image::new(nw, nh, PixelType::U8x3);
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(fast_image_resize::FilterType::Bilinear));
+    if Resizer::new().resize(&src, &mut dst, &options).is_err() {
+        return Vec::new();
+    }
+    match image::RgbImage::from_raw(nw, nh, dst.into_vec()) {
+        Some(resized) => crop_normalise(&resized, recipe),
+        None => Vec::new(),
+    }
+}
+
+fn crop_normalise(resized: &image::RgbImage, recipe: &InputRecipe) -> Vec<f32> {
+    let (nw, nh) = resized.dimensions();
+    let (left, top) = (centre_offset(nw, recipe.width), centre_offset(nh, recipe.height));
+    let mut out = vec![0f32; 3 * (recipe.width * recipe.height) as usize];
+    let plane = (recipe.width * recipe.height) as usize;
+    for y in 0..recipe.height {
+        for x in 0..recipe.width {
+            let px = resized.get_pixel(left + x, top + y);
+            for c in 0..3 {
+                out[c * plane + (y * recipe.width + x) as usize] = (px[c] as f32 - recipe.mean[c]) / recipe.std[c];
+            }
+        }
+    }
+    out
+}
+
+/// A memory figure from /proc/self/status, in MB (0 where /proc is not available).
+fn proc_status_mb(key: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with(key)).map(str::to_string))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}

@@ -1,0 +1,61 @@
+//! Shared start-up: logging, limits, the model and the ingestor.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use ispotato_core::classifier::locate_model;
+use ispotato_core::fetch::FetchConfig;
+use ispotato_core::net_guard::LoopbackPolicy;
+use ispotato_core::{Classifier, IngestLimits, Ingestor};
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{GlobalArgs, LimitArgs, LogFormat};
+
+pub fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_env("ISPOTATO_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+pub fn limits(args: &LimitArgs) -> IngestLimits {
+    IngestLimits {
+        max_bytes: args.max_bytes,
+        max_pixels: args.max_pixels,
+        max_side: args.max_side,
+        ..IngestLimits::default()
+    }
+}
+
+pub fn ingestor(args: &LimitArgs) -> anyhow::Result<Ingestor> {
+    let fetch = FetchConfig {
+        loopback: if args.allow_loopback {
+            LoopbackPolicy::Allow
+        } else {
+            LoopbackPolicy::Refuse
+        },
+        ..FetchConfig::default()
+    };
+    Ingestor::new(limits(args), fetch).context("setting up image downloads")
+}
+
+pub fn classifier(global: &GlobalArgs) -> anyhow::Result<Arc<Classifier>> {
+    let card = locate_model(global.model.as_deref()).context("finding the model")?;
+    let classifier = Classifier::load(&card).with_context(|| format!("loading the model from {}", card.display()))?;
+    tracing::info!(
+        version = %classifier.card().version,
+        card = %card.display(),
+        load_ms = classifier.load_time().as_millis() as u64,
+        "model loaded"
+    );
+    if classifier.card().placeholder {
+        tracing::warn!("this model's head is a placeholder, not trained for potatoes");
+    }
+    Ok(Arc::new(classifier))
+}

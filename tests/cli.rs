@@ -1,0 +1,186 @@
+//! The `ispotato` binary end to end: classify, eval and bench on the bundled samples and images
+//! the test makes (flips and crops of the samples, generated noise).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ispotato"));
+    cmd.env_remove("ISPOTATO_MODEL").env_remove("ISPOTATO_ALLOW_LOOPBACK");
+    cmd
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn sample(name: &str) -> String {
+    root().join("samples").join(name).display().to_string()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ispotato-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn classify_prints_one_line_per_image() {
+    let out = bin()
+        .args([
+            "classify",
+            &sample("potatoes_in_store_bin.jpg"),
+            &sample("red_peppers.jpg"),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with("potato "), "{}", lines[0]);
+    assert!(lines[0].contains('%') && lines[0].contains(" ms "), "{}", lines[0]);
+    assert!(lines[1].starts_with("not potato"), "{}", lines[1]);
+    assert!(!text.contains("placeholder"));
+}
+
+#[test]
+fn classify_json_and_errors() {
+    let dir = scratch("classify");
+    let text_file = dir.join("notes.txt");
+    std::fs::write(&text_file, "potatoes are great").unwrap();
+    let out = bin()
+        .args([
+            "classify",
+            "--json",
+            &sample("potatoes_in_store_bin.jpg"),
+            &text_file.display().to_string(),
+            "http://10.0.0.1/a.jpg",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "a refused input makes the exit status 1");
+    let rows: Vec<Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(rows[0]["label"], "potato");
+    let p = rows[0]["probability"].as_f64().unwrap();
+    assert!(p > 0.8 && p <= 1.0);
+    assert!(rows[0]["timings_ms"]["inference"].as_f64().unwrap() > 0.0);
+    assert_eq!(rows[0]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(rows[1]["error"], "not_an_image");
+    assert_eq!(rows[2]["error"], "forbidden_address");
+    assert_eq!(
+        rows[2]["message"],
+        "that link points to a private address, which I won't fetch"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_missing_model_is_a_clear_error() {
+    let out = bin()
+        .args([
+            "--model",
+            "/nonexistent/card.json",
+            "classify",
+            &sample("red_peppers.jpg"),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no model found") && err.contains("/nonexistent/card.json"),
+        "{err}"
+    );
+}
+
+fn write_variants(src: &Path, dir: &Path, stem: &str) {
+    let img = image::open(src).unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    img.save(dir.join(format!("{stem}.png"))).unwrap();
+    img.fliph().save(dir.join(format!("{stem}_flipped.jpg"))).unwrap();
+    img.crop_imm(20, 20, 300, 300)
+        .save(dir.join(format!("{stem}_crop.webp")))
+        .unwrap();
+}
+
+#[test]
+fn eval_reports_metrics_with_known_answers() {
+    let dir = scratch("eval");
+    write_variants(
+        Path::new(&sample("potatoes_in_store_bin.jpg")),
+        &dir.join("potato"),
+        "bin",
+    );
+    write_variants(
+        Path::new(&sample("red_peppers.jpg")),
+        &dir.join("not_potato"),
+        "peppers",
+    );
+    let out = bin()
+        .args(["eval", "--json", &dir.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let r: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    for key in [
+        "precision",
+        "recall",
+        "f1",
+        "auroc",
+        "average_precision",
+        "ece",
+        "unsure_rate",
+        "slices",
+        "images_per_second",
+    ] {
+        assert!(r.get(key).is_some(), "missing {key}: {r}");
+    }
+    assert_eq!(r["n"], 6);
+    assert_eq!(r["precision"], 1.0);
+    assert_eq!(r["recall"], 1.0);
+    assert_eq!(r["auroc"], 1.0);
+    assert_eq!(r["average_precision"], 1.0);
+    assert_eq!(r["unsure_rate"], 0.0);
+    assert_eq!(r["slices"]["potato"]["recall"], 1.0);
+    assert_eq!(r["slices"]["not_potato"]["false_positive_rate"], 0.0);
+    assert!(r["ece"].as_f64().unwrap() < 0.2);
+    assert!(r["images_per_second"].as_f64().unwrap() > 0.0);
+
+    let out = bin().args(["eval", &dir.display().to_string()]).output().unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains("precision 100.0%") && text.contains("not_potato"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bench_prints_a_table_per_size() {
+    let dir = scratch("bench");
+    let img = image::open(sample("red_peppers.jpg")).unwrap();
+    img.resize_exact(640, 360, image::imageops::FilterType::Triangle)
+        .save(dir.join("a.jpg"))
+        .unwrap();
+    img.save(dir.join("b.jpg")).unwrap();
+    let out = bin()
+        .args(["bench", "--runs", "1", &dir.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = stdout(&out);
+    assert!(
+        text.contains("640x360") && text.contains("348x348") && text.contains("peak MB"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

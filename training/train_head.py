@@ -1,0 +1,221 @@
+"""Train the linear potato head on frozen backbone features, calibrate it, write the model card.
+
+Usage: python training/train_head.py --data ../shared/data --features training/out/features.npz
+
+Protocol: StratifiedGroupKFold by dup_group (fold 0 = validation), logistic regression with
+balanced class weights, temperature scaling fitted on validation (NLL), thresholds from the
+card. Leave-one-source-out: for every potato source, a head trained without that source (and
+without any dup_group it shares) is tested on it. Writes models/ispotato.json and
+training/out/report.json, and the reliability diagram models/reliability.png.
+"""
+
+import argparse
+import csv
+import datetime
+import hashlib
+import json
+import os
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.model_selection import StratifiedGroupKFold
+
+SEED = 0
+LOWER, UPPER = 0.2, 0.8
+C = 0.5
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def ece(p, y, bins=15):
+    idx = np.minimum((p * bins).astype(int), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        m = idx == b
+        if m.any():
+            total += m.sum() / len(p) * abs(p[m].mean() - y[m].mean())
+    return float(total)
+
+
+def fit(x, y):
+    clf = LogisticRegression(C=C, class_weight="balanced", max_iter=5000, random_state=SEED)
+    clf.fit(x, y)
+    return clf
+
+
+def fit_temperature(logits, y):
+    def nll(t):
+        p = np.clip(sigmoid(logits / t), 1e-7, 1 - 1e-7)
+        return -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+    return float(minimize_scalar(nll, bounds=(0.05, 20.0), method="bounded").x)
+
+
+def summarise(p, y, labels):
+    potato_call = p >= UPPER
+    decided = (p >= UPPER) | (p < LOWER)
+    tp = int((potato_call & (y == 1)).sum())
+    fp = int((potato_call & (y == 0)).sum())
+    fn = int((~potato_call & (y == 1)).sum())
+    prec = tp / max(tp + fp, 1)
+    rec = tp / max(tp + fn, 1)
+    out = {
+        "n": int(len(y)),
+        "precision": prec,
+        "recall": rec,
+        "f1": 2 * prec * rec / max(prec + rec, 1e-12),
+        "auroc": float(roc_auc_score(y, p)),
+        "average_precision": float(average_precision_score(y, p)),
+        "ece": ece(p, y),
+        "unsure_rate": float(1 - decided.mean()),
+        "slices": {},
+    }
+    for label in sorted(set(labels)):
+        m = labels == label
+        out["slices"][label] = {"n": int(m.sum()), "called_potato": float(potato_call[m].mean())}
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--features", default="training/out/features.npz")
+    ap.add_argument("--card", default="models/ispotato.json")
+    ap.add_argument("--backbone", default="models/efficientnet_lite0_features.onnx")
+    ap.add_argument("--report", default="training/out/report.json")
+    ap.add_argument("--val-dir", default="training/out/val", help="symlinked eval folder of the validation split")
+    args = ap.parse_args()
+
+    manifest = os.path.join(args.data, "manifest.csv")
+    rows = list(csv.DictReader(open(manifest)))
+    data = np.load(args.features)
+    assert list(data["paths"]) == [r["path"] for r in rows], "features are stale: rerun extract_features.py"
+    x = data["features"].astype(np.float64)
+    labels = np.array([r["label"] for r in rows])
+    sources = np.array([r["source"] for r in rows])
+    groups = np.array([r["dup_group"] for r in rows])
+    y = (labels == "potato").astype(int)
+
+    splitter = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=SEED)
+    train_idx, val_idx = next(splitter.split(x, labels, groups))
+    assert not set(groups[train_idx]) & set(groups[val_idx])
+
+    clf = fit(x[train_idx], y[train_idx])
+    val_logits = clf.decision_function(x[val_idx])
+    temperature = fit_temperature(val_logits, y[val_idx])
+    p_val = sigmoid(val_logits / temperature)
+    val = summarise(p_val, y[val_idx], labels[val_idx])
+    val["per_source"] = {}
+    for s in sorted(set(sources[val_idx])):
+        m = sources[val_idx] == s
+        pos = m & (y[val_idx] == 1)
+        neg = m & (y[val_idx] == 0)
+        val["per_source"][s] = {
+            "potatoes": int(pos.sum()),
+            "recall": float((p_val[pos] >= UPPER).mean()) if pos.any() else None,
+            "negatives": int(neg.sum()),
+            "false_positive_rate": float((p_val[neg] >= UPPER).mean()) if neg.any() else None,
+        }
+    print("validation:", json.dumps({k: v for k, v in val.items() if k not in ("slices", "per_source")}))
+
+    loso = {}
+    for s in sorted(set(sources[y == 1])):
+        held = sources == s
+        held_groups = set(groups[held])
+        train = ~held & ~np.isin(groups, list(held_groups))
+        m = fit(x[train], y[train])
+        p = sigmoid(m.decision_function(x[held & (y == 1)]) / temperature)
+        neg_val = np.intersect1d(val_idx, np.where(train == False)[0])  # noqa: E712 (unused)
+        loso[s] = {"potatoes": int((held & (y == 1)).sum()), "recall": float((p >= UPPER).mean())}
+        print(f"leave-one-source-out {s}: recall {loso[s]['recall']:.3f} on {loso[s]['potatoes']}")
+
+    # Reliability diagram.
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        bins = np.linspace(0, 1, 16)
+        idx = np.minimum((p_val * 15).astype(int), 14)
+        conf = [p_val[idx == b].mean() if (idx == b).any() else np.nan for b in range(15)]
+        acc = [y[val_idx][idx == b].mean() if (idx == b).any() else np.nan for b in range(15)]
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect")
+        ax.plot(conf, acc, "o-", label=f"model (ECE {val['ece']:.3f})")
+        ax.set_xlabel("predicted P(potato)")
+        ax.set_ylabel("fraction that are potatoes")
+        ax.set_title("Reliability, validation split")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(os.path.join(os.path.dirname(args.card), "reliability.png"), dpi=100)
+    except ImportError:
+        pass
+
+    # Validation folder for `ispotato eval` (symlinks, nothing copied).
+    if args.val_dir:
+        for i in val_idx:
+            label = labels[i]
+            d = os.path.join(args.val_dir, label)
+            os.makedirs(d, exist_ok=True)
+            link = os.path.join(d, os.path.basename(rows[i]["path"]))
+            if not os.path.lexists(link):
+                os.symlink(os.path.abspath(os.path.join(args.data, rows[i]["path"])), link)
+
+    backbone_sha = hashlib.sha256(open(args.backbone, "rb").read()).hexdigest()
+    data_sha = hashlib.sha256(open(manifest, "rb").read()).hexdigest()
+    card = {
+        "name": "ispotato",
+        "version": "0.1.0",
+        "placeholder": False,
+        "description": "EfficientNet-Lite0 (ImageNet, frozen) + linear potato head (logistic regression)",
+        "created": datetime.date.today().isoformat(),
+        "backbone": {
+            "file": os.path.basename(args.backbone),
+            "sha256": backbone_sha,
+            "architecture": "efficientnet-lite0",
+            "input_name": "input",
+            "output_name": "features",
+            "feature_dim": int(x.shape[1]),
+        },
+        "input": {
+            "width": 224,
+            "height": 224,
+            "layout": "NCHW",
+            "channels": "RGB",
+            "resize_shorter": 256,
+            "resize_filter": "bilinear",
+            "crop": "center",
+            "mean": [127.0, 127.0, 127.0],
+            "std": [128.0, 128.0, 128.0],
+            "alpha": "composite_over_white",
+        },
+        "head": {"weights": [float(w) for w in clf.coef_[0]], "bias": float(clf.intercept_[0])},
+        "calibration": {"method": "temperature", "temperature": temperature},
+        "thresholds": {"lower": LOWER, "upper": UPPER},
+        "labels": {"positive": "potato", "negative": "not_potato"},
+        "training": {
+            "data_manifest_sha256": data_sha,
+            "split": "StratifiedGroupKFold(5, seed 0) by dup_group, fold 0 validation",
+            "train_images": int(len(train_idx)),
+            "validation_images": int(len(val_idx)),
+            "negatives": "not_potato, sweet_potato, potato_dish, drawing",
+            "regularisation_C": C,
+        },
+        "metrics": {"validation": val, "leave_one_source_out": loso},
+    }
+    with open(args.card, "w") as f:
+        json.dump(card, f, indent=1)
+        f.write("\n")
+    os.makedirs(os.path.dirname(args.report), exist_ok=True)
+    with open(args.report, "w") as f:
+        json.dump(card["metrics"], f, indent=1)
+    print(f"wrote {args.card} (temperature {temperature:.3f})")
+
+
+if __name__ == "__main__":
+    main()
