@@ -47,6 +47,10 @@ pub struct LimitArgs {
     /// Largest accepted width or height, in pixels.
     #[arg(long, global = true, env = "ISPOTATO_MAX_SIDE", default_value_t = 8192)]
     pub max_side: u32,
+    /// Decode big JPEGs at 1/2, 1/4 or 1/8 scale while their shorter side stays at least this
+    /// many pixels (0: always decode at full size).
+    #[arg(long, global = true, env = "ISPOTATO_JPEG_REDUCE_MIN_SIDE", default_value_t = 512)]
+    pub jpeg_reduce_min_side: u32,
     /// Let URL downloads reach 127.0.0.1 / ::1 (for tests and fake platforms only; private
     /// networks stay refused). Off by default.
     #[arg(long, global = true, env = "ISPOTATO_ALLOW_LOOPBACK", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]

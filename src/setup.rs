@@ -29,6 +29,7 @@ pub fn limits(args: &LimitArgs) -> IngestLimits {
         max_bytes: args.max_bytes,
         max_pixels: args.max_pixels,
         max_side: args.max_side,
+        jpeg_reduce_min_side: args.jpeg_reduce_min_side,
         ..IngestLimits::default()
     }
 }

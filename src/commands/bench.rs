@@ -27,6 +27,7 @@ struct Row {
     images: usize,
     runs: usize,
     decode_ms: f64,
+    decode_full_ms: f64,
     preprocess_ms: f64,
     preprocess_image_crate_ms: f64,
     preprocess_fast_image_resize_ms: f64,
@@ -81,12 +82,14 @@ pub async fn run(
         rows.push(row);
     }
     println!("medians over {runs} runs per image, one thread; release build for real numbers");
-    println!("preproc = serving (Pillow-exact, crop window only); image-rs = image crate Triangle resize + crop (ratio = image-rs / preproc); fir = fast_image_resize + crop");
+    println!("decode = serving (big JPEGs reduced in the IDCT); full decode = every pixel (--jpeg-reduce-min-side 0)");
+    println!("preproc = serving (Pillow-exact, crop window only); image-rs = image crate Triangle resize + crop (ratio = image-rs / preproc); fir = fast_image_resize of the fully decoded image + crop");
     println!(
-        "{:<11} {:>6} {:>10} {:>11} {:>13} {:>8} {:>12} {:>12} {:>9} {:>12} {:>9}",
+        "{:<11} {:>6} {:>10} {:>14} {:>11} {:>13} {:>8} {:>12} {:>12} {:>9} {:>12} {:>9}",
         "size",
         "images",
         "decode ms",
+        "full decode ms",
         "preproc ms",
         "image-rs ms",
         "ratio",
@@ -98,10 +101,11 @@ pub async fn run(
     );
     for r in &rows {
         println!(
-            "{:<11} {:>6} {:>10.2} {:>11.2} {:>13.2} {:>7.1}x {:>12.2} {:>12.2} {:>9.2} {:>12.1} {:>9.1}",
+            "{:<11} {:>6} {:>10.2} {:>14.2} {:>11.2} {:>13.2} {:>7.1}x {:>12.2} {:>12.2} {:>9.2} {:>12.1} {:>9.1}",
             r.size,
             r.images,
             r.decode_ms,
+            r.decode_full_ms,
             r.preprocess_ms,
             r.preprocess_image_crate_ms,
             r.preprocess_image_crate_ms / r.preprocess_ms.max(1e-9),
@@ -130,7 +134,11 @@ fn group_by_size(dir: &Path, limits: &crate::cli::LimitArgs) -> anyhow::Result<B
         };
         let Ok(image) = decode(&bytes, &limits) else { continue };
         groups
-            .entry(format!("{}x{}", image.width(), image.height()))
+            .entry(format!(
+                "{}x{}",
+                image.original_dimensions().0,
+                image.original_dimensions().1
+            ))
             .or_default()
             .push(path);
     }
@@ -150,6 +158,11 @@ fn measure(
 ) -> anyhow::Result<Row> {
     let model_loaded_rss_mb = proc_status_mb("VmRSS:");
     let recipe = &classifier.card().input;
+    let full_limits = ispotato_core::IngestLimits {
+        jpeg_reduce_min_side: 0,
+        ..*limits
+    };
+    let mut dec_full = vec![];
     let (mut dec, mut pre, mut pre_ref, mut pre_fir, mut inf, mut e2e) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     for path in files {
@@ -165,15 +178,18 @@ fn measure(
             let t3 = Instant::now();
             std::hint::black_box(preprocess_image_crate(image.rgb(), recipe));
             let t4 = Instant::now();
-            std::hint::black_box(preprocess_fast_image_resize(image.rgb(), recipe));
+            let full = decode(&bytes, &full_limits).with_context(|| format!("decoding {}", path.display()))?;
             let t5 = Instant::now();
+            std::hint::black_box(preprocess_fast_image_resize(full.rgb(), recipe));
+            let t6 = Instant::now();
             if run > 0 {
                 dec.push(t1 - t0);
                 pre.push(t2 - t1);
                 inf.push(t3 - t2);
                 e2e.push(t3 - t0);
                 pre_ref.push(t4 - t3);
-                pre_fir.push(t5 - t4);
+                dec_full.push(t5 - t4);
+                pre_fir.push(t6 - t5);
             }
         }
     }
@@ -182,6 +198,7 @@ fn measure(
         images: files.len(),
         runs,
         decode_ms: median(dec),
+        decode_full_ms: median(dec_full),
         preprocess_ms: median(pre),
         preprocess_image_crate_ms: median(pre_ref),
         preprocess_fast_image_resize_ms: median(pre_fir),

@@ -42,6 +42,7 @@ pub struct ValidatedImage {
     sha256: [u8; 32],
     format: AcceptedFormat,
     byte_len: usize,
+    original: (u32, u32),
     decode_time: Duration,
 }
 
@@ -82,6 +83,11 @@ impl ValidatedImage {
     }
     pub fn decode_time(&self) -> Duration {
         self.decode_time
+    }
+    /// Upright width and height of the file as sent (larger than `width()`/`height()` when a big
+    /// JPEG was decoded at reduced scale).
+    pub fn original_dimensions(&self) -> (u32, u32) {
+        self.original
     }
 }
 
@@ -160,16 +166,61 @@ pub fn decode(bytes: &[u8], limits: &IngestLimits) -> Result<ValidatedImage, Ing
     let (width, height) = decoder.dimensions();
     check_dimensions(width, height, limits)?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| map_decode_error(e, bytes, limits))?;
+    let reduced = match format {
+        AcceptedFormat::Jpeg => decode_jpeg_reduced(bytes, width, height, limits),
+        _ => None,
+    };
+    let mut image = match reduced {
+        Some(image) => {
+            drop(decoder);
+            image
+        }
+        None => DynamicImage::from_decoder(decoder).map_err(|e| map_decode_error(e, bytes, limits))?,
+    };
     image.apply_orientation(orientation);
     let rgb = flatten_to_rgb(image);
+    let original = match orientation {
+        Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH => {
+            (height, width)
+        }
+        _ => (width, height),
+    };
     Ok(ValidatedImage {
         rgb,
         sha256: Sha256::digest(bytes).into(),
         format,
         byte_len: bytes.len(),
+        original,
         decode_time: started.elapsed(),
     })
+}
+
+/// Decodes a large JPEG at 1/2, 1/4 or 1/8 scale in the IDCT when its shorter side stays at
+/// least `limits.jpeg_reduce_min_side`. `None` means "decode at full size instead": the image
+/// is not large enough, or the reduced decoder cannot handle this file (it is then left to the
+/// full decoder, which reports real errors).
+fn decode_jpeg_reduced(bytes: &[u8], width: u32, height: u32, limits: &IngestLimits) -> Option<DynamicImage> {
+    let min_side = limits.jpeg_reduce_min_side;
+    let shorter = width.min(height);
+    if min_side == 0 || shorter < 2 * min_side {
+        return None;
+    }
+    let want = |side: u32| {
+        (side as u64 * min_side as u64)
+            .div_ceil(shorter as u64)
+            .min(u16::MAX as u64) as u16
+    };
+    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    decoder.set_max_decoding_buffer_size(usize::try_from(limits.max_alloc).unwrap_or(usize::MAX));
+    let (w, h) = decoder.scale(want(width), want(height)).ok()?;
+    let info = decoder.info()?;
+    let pixels = decoder.decode().ok()?;
+    let (w, h) = (w as u32, h as u32);
+    match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
+        jpeg_decoder::PixelFormat::L8 => image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
+        _ => None,
+    }
 }
 
 fn check_dimensions(width: u32, height: u32, limits: &IngestLimits) -> Result<(), IngestError> {

@@ -14,6 +14,10 @@ pub struct IngestLimits {
     pub max_side: u32,
     /// Most memory the decoder may allocate at once, in bytes.
     pub max_alloc: u64,
+    /// Large JPEGs are decoded at 1/2, 1/4 or 1/8 scale (in the IDCT, far cheaper than decoding
+    /// everything and resizing) when their shorter side stays at least this many pixels.
+    /// 0 decodes every image at full size.
+    pub jpeg_reduce_min_side: u32,
 }
 
 impl Default for IngestLimits {
@@ -23,6 +27,7 @@ impl Default for IngestLimits {
             max_pixels: 40_000_000,
             max_side: 8192,
             max_alloc: 256 * 1024 * 1024,
+            jpeg_reduce_min_side: 512,
         }
     }
 }

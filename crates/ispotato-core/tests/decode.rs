@@ -160,3 +160,38 @@ fn hash_is_of_the_original_bytes() {
     assert_eq!(v.sha256(), expected);
     assert_eq!(v.sha256_hex().len(), 64);
 }
+
+#[test]
+fn big_jpegs_decode_at_reduced_scale_upright() {
+    let big = jpeg(2400, 1400);
+    let v = decode(&big, &limits()).expect("decode");
+    assert_eq!(v.original_dimensions(), (2400, 1400));
+    assert_eq!(
+        (v.width(), v.height()),
+        (1200, 700),
+        "1/2 scale keeps the shorter side >= 512"
+    );
+    let left = v.rgb().get_pixel(100, 350);
+    assert!(
+        left[0] > 150 && left[2] < 100,
+        "colours survive reduction, got {left:?}"
+    );
+
+    let rotated = decode(&with_exif_orientation(&big, 6), &limits()).expect("decode");
+    assert_eq!(rotated.original_dimensions(), (1400, 2400));
+    assert_eq!((rotated.width(), rotated.height()), (700, 1200));
+    assert!(rotated.rgb().get_pixel(350, 100)[0] > 150, "red on top after rotation");
+
+    let full = decode(
+        &big,
+        &IngestLimits {
+            jpeg_reduce_min_side: 0,
+            ..limits()
+        },
+    )
+    .expect("decode");
+    assert_eq!((full.width(), full.height()), (2400, 1400));
+    // Small JPEGs are never reduced.
+    let small = decode(&jpeg(900, 700), &limits()).expect("decode");
+    assert_eq!((small.width(), small.height()), (900, 700));
+}
