@@ -26,8 +26,26 @@ pub struct GlobalArgs {
     /// Log format on stderr (the level comes from ISPOTATO_LOG or RUST_LOG, default "warn").
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "ISPOTATO_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// The feedback database (SQLite). Default: $XDG_DATA_HOME/ispotato/ispotato.db, or
+    /// ~/.local/share/ispotato/ispotato.db.
+    #[arg(long, global = true, env = "ISPOTATO_DATABASE_PATH")]
+    pub database: Option<PathBuf>,
+    /// Trivia deck: a YAML file or a folder of them. Default: trivia/ next to the binary (or up
+    /// to three folders above it), then ./trivia.
+    #[arg(long, global = true, env = "ISPOTATO_TRIVIA")]
+    pub trivia: Option<PathBuf>,
+    /// Keep the bytes of judged images in the database (for retraining); off by default.
+    #[arg(long, global = true, env = "ISPOTATO_KEEP_IMAGES", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    pub keep_images: bool,
+    /// How long kept images are stored before the cleanup deletes them (30m, 24h, 7d, 2w).
+    #[arg(long, global = true, env = "ISPOTATO_IMAGE_RETENTION", default_value = "30d", value_parser = parse_duration_arg)]
+    pub image_retention: std::time::Duration,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
+    ispotato_core::stats::parse_duration(s)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -76,6 +94,33 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a potato fact (no repeats until every fact has been shown, per --chat).
+    Fact {
+        /// Only facts on this topic.
+        #[arg(long)]
+        topic: Option<String>,
+        /// Whose deck to draw from; each chat goes through the facts in its own order.
+        #[arg(long, default_value = "cli")]
+        chat: String,
+    },
+    /// Work with the trivia deck files.
+    Facts {
+        #[command(subcommand)]
+        command: FactsCommand,
+    },
+    /// Verdicts, votes, and precision/recall estimated from the votes.
+    Stats {
+        #[arg(long)]
+        json: bool,
+        /// Only verdicts from this long ago until now (30m, 24h, 7d, 2w).
+        #[arg(long, value_parser = parse_duration_arg)]
+        since: Option<std::time::Duration>,
+    },
+    /// Users' feedback: export it for retraining, delete expired images.
+    Feedback {
+        #[command(subcommand)]
+        command: FeedbackCommand,
+    },
     /// Time decode, preprocessing and inference per image size, with peak memory.
     Bench {
         /// Folder of images (default: ../shared/data/bench, the phone photos).
@@ -88,4 +133,19 @@ pub enum Command {
         #[arg(long, hide = true, num_args = 1.., value_delimiter = ',')]
         child: Option<Vec<PathBuf>>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FactsCommand {
+    /// Validate a deck (default: the configured trivia folder); every problem with its line.
+    Check { path: Option<PathBuf> },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FeedbackCommand {
+    /// Write kept images of voted verdicts into DIR/potato/ and DIR/not_potato/ by the voters'
+    /// majority, plus DIR/feedback.csv, ready for `ispotato train`.
+    Export { dir: PathBuf },
+    /// Delete kept images older than --image-retention now (the bots also do this daily).
+    Cleanup,
 }

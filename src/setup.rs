@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use ispotato_core::classifier::locate_model;
+use ispotato_core::classifier::{asset_candidates, locate_model};
 use ispotato_core::fetch::FetchConfig;
 use ispotato_core::net_guard::LoopbackPolicy;
+use ispotato_core::store::{SqliteStore, StoreConfig};
 use ispotato_core::{Classifier, IngestLimits, Ingestor};
 use tracing_subscriber::EnvFilter;
 
@@ -59,4 +60,44 @@ pub fn classifier(global: &GlobalArgs) -> anyhow::Result<Arc<Classifier>> {
         tracing::warn!("this model's head is a placeholder, not trained for potatoes");
     }
     Ok(Arc::new(classifier))
+}
+
+/// The database path: --database / ISPOTATO_DATABASE_PATH, else the user's data folder.
+pub fn database_path(global: &GlobalArgs) -> std::path::PathBuf {
+    if let Some(path) = &global.database {
+        return path.clone();
+    }
+    let data = std::env::var_os("XDG_DATA_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".local/share")));
+    match data {
+        Some(dir) => dir.join("ispotato").join("ispotato.db"),
+        None => std::path::PathBuf::from("ispotato.db"),
+    }
+}
+
+pub fn open_store(global: &GlobalArgs) -> anyhow::Result<Arc<SqliteStore>> {
+    let path = database_path(global);
+    let mut config = StoreConfig::new(&path);
+    config.keep_images = global.keep_images;
+    let store = SqliteStore::open(config).with_context(|| format!("opening the database {}", path.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// The trivia deck path: --trivia / ISPOTATO_TRIVIA, else trivia/ beside the binary or above it.
+pub fn trivia_path(global: &GlobalArgs) -> anyhow::Result<std::path::PathBuf> {
+    if let Some(path) = &global.trivia {
+        return Ok(path.clone());
+    }
+    let candidates = asset_candidates(std::path::Path::new("trivia"));
+    candidates.iter().find(|p| p.is_dir()).cloned().with_context(|| {
+        format!(
+            "no trivia folder found; looked in {}. Set --trivia or ISPOTATO_TRIVIA",
+            candidates
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
 }

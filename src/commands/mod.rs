@@ -3,15 +3,29 @@
 mod bench;
 mod classify;
 mod eval;
+mod facts;
+mod feedback;
+mod stats;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, FactsCommand, FeedbackCommand};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Classify { ref inputs, json } => classify::run(&cli.global, inputs, json).await,
         Command::Eval { ref dir, json } => eval::run(&cli.global, dir, json).await,
+        Command::Fact { ref topic, ref chat } => facts::fact(&cli.global, topic.as_deref(), chat).await,
+        Command::Facts {
+            command: FactsCommand::Check { ref path },
+        } => facts::check(&cli.global, path.as_deref()),
+        Command::Stats { json, since } => stats::run(&cli.global, json, since).await,
+        Command::Feedback {
+            command: FeedbackCommand::Export { ref dir },
+        } => feedback::export(&cli.global, dir).await,
+        Command::Feedback {
+            command: FeedbackCommand::Cleanup,
+        } => feedback::cleanup(&cli.global).await,
         Command::Bench {
             ref dir,
             runs,

@@ -4,7 +4,8 @@
 //! fetcher, a format allow-list and EXIF orientation) and come out as a [`ValidatedImage`], which
 //! only the guarded decoder can build. [`preprocess`] turns it into the model's input tensor,
 //! [`Classifier`] runs the ONNX model with tract and returns a calibrated [`Verdict`], and
-//! [`eval`] with [`metrics`] measures a model on a labelled folder.
+//! [`eval`] with [`metrics`] measures a model on a labelled folder. [`trivia`] serves potato
+//! facts, [`store`] keeps verdicts and votes, and [`stats`] summarises them.
 
 pub mod classifier;
 pub mod decode;
@@ -18,7 +19,12 @@ pub mod model_card;
 pub mod net_guard;
 pub mod pillow_resize;
 pub mod preprocess;
+pub mod privacy;
 pub mod queue;
+pub mod retention;
+pub mod stats;
+pub mod store;
+pub mod trivia;
 pub mod verdict;
 
 pub use classifier::Classifier;

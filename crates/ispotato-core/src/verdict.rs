@@ -25,6 +25,24 @@ impl Label {
         }
     }
 
+    /// Stable machine key: "potato", "not_potato", "unsure".
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Potato => "potato",
+            Self::NotPotato => "not_potato",
+            Self::Unsure => "unsure",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<Self> {
+        match key {
+            "potato" => Some(Self::Potato),
+            "not_potato" => Some(Self::NotPotato),
+            "unsure" => Some(Self::Unsure),
+            _ => None,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Potato => "potato",

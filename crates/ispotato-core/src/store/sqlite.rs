@@ -1,0 +1,384 @@
+//! SQLite implementation of [`Store`]: one file, WAL mode, a busy timeout, and every write in
+//! one `BEGIN IMMEDIATE` transaction, so concurrent writers queue instead of failing and a crash
+//! leaves either the whole write or none of it.
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::migrations::MIGRATIONS;
+use super::{
+    Estimate, FeedbackExample, NewVerdict, Retraction, Stats, Store, StoreError, VerdictCount, Vote, VoteOutcome,
+};
+use crate::trivia::DrawState;
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    /// Keep the bytes of judged images (for retraining); off by default.
+    pub keep_images: bool,
+    /// How long a writer waits for another process's lock before giving up.
+    pub busy_timeout: Duration,
+}
+
+impl StoreConfig {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            keep_images: false,
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    config: StoreConfig,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").field("path", &self.config.path).finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database and applies pending migrations.
+    pub fn open(config: StoreConfig) -> Result<Self, StoreError> {
+        let shown = config.path.display().to_string();
+        let open_err = |detail: String| StoreError::Open {
+            path: shown.clone(),
+            detail,
+        };
+        if let Some(parent) = config.path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| open_err(e.to_string()))?;
+        }
+        let mut conn = Connection::open(&config.path).map_err(|e| open_err(e.to_string()))?;
+        conn.busy_timeout(config.busy_timeout)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(open_err(format!("cannot switch to WAL mode (got {mode})")));
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut conn, &shown)?;
+        Ok(Self {
+            conn: Mutex::new(conn),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    /// The schema version this database is at.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(self.lock().query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// `PRAGMA integrity_check` says "ok".
+    pub fn integrity_ok(&self) -> Result<bool, StoreError> {
+        let result: String = self.lock().query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        Ok(result == "ok")
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a transaction open (rusqlite rolls back on
+        // drop), so the connection is still usable.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn migrate(conn: &mut Connection, shown: &str) -> Result<(), StoreError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = MIGRATIONS.len() as i64;
+    if current > known {
+        return Err(StoreError::TooNew {
+            path: shown.to_string(),
+            found: current,
+            known,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+        tx.commit()?;
+        tracing::info!(version = i + 1, path = shown, "applied database migration");
+    }
+    Ok(())
+}
+
+/// Majority opinion: `Some(true)` when more votes agree than disagree, `None` on a tie.
+fn majority(agree: u64, disagree: u64) -> Option<bool> {
+    match agree.cmp(&disagree) {
+        std::cmp::Ordering::Greater => Some(true),
+        std::cmp::Ordering::Less => Some(false),
+        std::cmp::Ordering::Equal => None,
+    }
+}
+
+impl Store for SqliteStore {
+    fn record_verdict(&self, v: &NewVerdict, image: Option<&[u8]>) -> Result<i64, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO verdicts (platform, chat_id, message_id, image_index, user_hash, image_sha256, label,
+                probability, model_version, decode_ms, preprocess_ms, inference_ms, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                v.platform,
+                v.chat_id,
+                v.message_id,
+                v.image_index,
+                v.user_hash,
+                v.image_sha256,
+                v.label.key(),
+                v.probability as f64,
+                v.model_version,
+                v.decode_ms,
+                v.preprocess_ms,
+                v.inference_ms,
+                v.created_at
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        if let (true, Some(bytes)) = (self.config.keep_images, image) {
+            tx.execute(
+                "INSERT INTO kept_images (sha256, bytes, created_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (sha256) DO UPDATE SET created_at = max(created_at, excluded.created_at)",
+                params![v.image_sha256, bytes, v.created_at],
+            )?;
+        }
+        tx.commit()?;
+        Ok(id)
+    }
+
+    fn record_vote(&self, vote: &Vote) -> Result<VoteOutcome, StoreError> {
+        if vote.is_bot {
+            return Ok(VoteOutcome::IgnoredBot);
+        }
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let known: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM verdicts WHERE platform = ?1 AND chat_id = ?2 AND message_id = ?3)",
+            params![vote.platform, vote.chat_id, vote.message_id],
+            |r| r.get(0),
+        )?;
+        if !known {
+            return Ok(VoteOutcome::UnknownMessage);
+        }
+        let previous: Option<bool> = tx
+            .query_row(
+                "SELECT agree FROM votes WHERE platform = ?1 AND chat_id = ?2 AND message_id = ?3 AND user_hash = ?4",
+                params![vote.platform, vote.chat_id, vote.message_id, vote.user_hash],
+                |r| r.get(0),
+            )
+            .optional()?;
+        tx.execute(
+            "INSERT INTO votes (platform, chat_id, message_id, user_hash, agree, source, emoji, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (platform, chat_id, message_id, user_hash) DO UPDATE SET
+                agree = excluded.agree, source = excluded.source, emoji = excluded.emoji,
+                created_at = excluded.created_at",
+            params![
+                vote.platform,
+                vote.chat_id,
+                vote.message_id,
+                vote.user_hash,
+                vote.agree,
+                vote.source.as_str(),
+                vote.emoji,
+                vote.created_at
+            ],
+        )?;
+        tx.commit()?;
+        Ok(match previous {
+            None => VoteOutcome::Recorded,
+            Some(p) if p == vote.agree => VoteOutcome::Unchanged,
+            Some(_) => VoteOutcome::Changed,
+        })
+    }
+
+    fn retract_vote(&self, r: &Retraction) -> Result<bool, StoreError> {
+        if r.is_bot {
+            return Ok(false);
+        }
+        let conn = self.lock();
+        let removed = conn.execute(
+            "DELETE FROM votes WHERE platform = ?1 AND chat_id = ?2 AND message_id = ?3 AND user_hash = ?4
+                AND source = 'reaction' AND emoji IS ?5",
+            params![r.platform, r.chat_id, r.message_id, r.user_hash, r.emoji],
+        )?;
+        Ok(removed > 0)
+    }
+
+    fn load_draw_state(&self, deck_key: &str) -> Result<Option<DrawState>, StoreError> {
+        let conn = self.lock();
+        let row: Option<(String, Option<String>)> = conn
+            .query_row(
+                "SELECT served, last_id FROM draw_states WHERE deck_key = ?1",
+                params![deck_key],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(served, last)| {
+            let served: Vec<String> = serde_json::from_str(&served)
+                .map_err(|e| StoreError::Corrupt(format!("draw state {deck_key}: {e}")))?;
+            Ok(DrawState { served, last })
+        })
+        .transpose()
+    }
+
+    fn save_draw_state(&self, deck_key: &str, state: &DrawState) -> Result<(), StoreError> {
+        let served = serde_json::to_string(&state.served).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.lock().execute(
+            "INSERT INTO draw_states (deck_key, served, last_id, updated_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (deck_key) DO UPDATE SET served = excluded.served, last_id = excluded.last_id,
+                updated_at = excluded.updated_at",
+            params![deck_key, served, state.last, super::unix_now()],
+        )?;
+        Ok(())
+    }
+
+    fn stats(&self, since: Option<i64>) -> Result<Stats, StoreError> {
+        let since_ts = since.unwrap_or(i64::MIN);
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT platform, model_version, label, COUNT(*) FROM verdicts WHERE created_at >= ?1
+             GROUP BY platform, model_version, label ORDER BY platform, model_version, label",
+        )?;
+        let verdicts: Vec<VerdictCount> = stmt
+            .query_map(params![since_ts], |r| {
+                Ok(VerdictCount {
+                    platform: r.get(0)?,
+                    model_version: r.get(1)?,
+                    label: r.get(2)?,
+                    count: r.get(3)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        // Votes on verdict messages from the period.
+        let mut stmt = conn.prepare(
+            "SELECT v.source, v.agree, COUNT(*) FROM votes v
+             WHERE EXISTS (SELECT 1 FROM verdicts d WHERE d.platform = v.platform AND d.chat_id = v.chat_id
+                            AND d.message_id = v.message_id AND d.created_at >= ?1)
+             GROUP BY v.source, v.agree",
+        )?;
+        let rows: Vec<(String, bool, u64)> = stmt
+            .query_map(params![since_ts], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        let votes_agree: u64 = rows.iter().filter(|r| r.1).map(|r| r.2).sum();
+        let votes_disagree: u64 = rows.iter().filter(|r| !r.1).map(|r| r.2).sum();
+        let mut by_source: std::collections::BTreeMap<String, u64> = Default::default();
+        for (source, _, n) in &rows {
+            *by_source.entry(source.clone()).or_insert(0) += n;
+        }
+        // Per verdict: label and its votes.
+        let mut stmt = conn.prepare(
+            "SELECT d.label, SUM(v.agree), SUM(1 - v.agree) FROM verdicts d
+             JOIN votes v ON v.platform = d.platform AND v.chat_id = d.chat_id AND v.message_id = d.message_id
+             WHERE d.created_at >= ?1 GROUP BY d.id",
+        )?;
+        let per_verdict: Vec<(String, u64, u64)> = stmt
+            .query_map(params![since_ts], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        let (mut tp, mut fp, mut fn_) = ((0u64, 0u64), (0u64, 0u64), (0u64, 0u64));
+        for (label, agree, disagree) in &per_verdict {
+            let votes = agree + disagree;
+            match (label.as_str(), majority(*agree, *disagree)) {
+                ("potato", Some(true)) => tp = (tp.0 + 1, tp.1 + votes),
+                ("potato", Some(false)) => fp = (fp.0 + 1, fp.1 + votes),
+                ("not_potato", Some(false)) => fn_ = (fn_.0 + 1, fn_.1 + votes),
+                _ => {}
+            }
+        }
+        let ratio = |num: u64, den: u64| (den > 0).then(|| num as f64 / den as f64);
+        let votes_total = votes_agree + votes_disagree;
+        Ok(Stats {
+            since,
+            verdicts_total: verdicts.iter().map(|v| v.count).sum(),
+            verdicts,
+            votes_total,
+            votes_agree,
+            votes_disagree,
+            votes_by_source: by_source.into_iter().collect(),
+            agreement_rate: Estimate {
+                value: ratio(votes_agree, votes_total),
+                verdicts: per_verdict.len() as u64,
+                votes: votes_total,
+            },
+            precision: Estimate {
+                value: ratio(tp.0, tp.0 + fp.0),
+                verdicts: tp.0 + fp.0,
+                votes: tp.1 + fp.1,
+            },
+            recall: Estimate {
+                value: ratio(tp.0, tp.0 + fn_.0),
+                verdicts: tp.0 + fn_.0,
+                votes: tp.1 + fn_.1,
+            },
+        })
+    }
+
+    fn feedback_examples(&self) -> Result<Vec<FeedbackExample>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT d.image_sha256, d.label, d.probability, d.model_version, d.platform,
+                    SUM(v.agree), SUM(1 - v.agree), k.bytes
+             FROM verdicts d
+             JOIN votes v ON v.platform = d.platform AND v.chat_id = d.chat_id AND v.message_id = d.message_id
+             LEFT JOIN kept_images k ON k.sha256 = d.image_sha256
+             WHERE d.label != 'unsure'
+             GROUP BY d.id ORDER BY d.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, f64>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, u64>(5)?,
+                r.get::<_, u64>(6)?,
+                r.get::<_, Option<Vec<u8>>>(7)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (sha, label, probability, model_version, platform, agree, disagree, image) = row?;
+            let Some(verdict_right) = majority(agree, disagree) else {
+                continue;
+            };
+            out.push(FeedbackExample {
+                image_sha256: sha,
+                label_potato: (label == "potato") == verdict_right,
+                verdict: label,
+                probability,
+                model_version,
+                platform,
+                agree,
+                disagree,
+                image,
+            });
+        }
+        Ok(out)
+    }
+
+    fn delete_images_before(&self, older_than: i64) -> Result<usize, StoreError> {
+        Ok(self
+            .lock()
+            .execute("DELETE FROM kept_images WHERE created_at < ?1", params![older_than])?)
+    }
+
+    fn counts(&self) -> Result<(u64, u64, u64), StoreError> {
+        let conn = self.lock();
+        let count = |table: &str| -> Result<u64, StoreError> {
+            Ok(conn.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?)
+        };
+        Ok((count("verdicts")?, count("votes")?, count("kept_images")?))
+    }
+}
