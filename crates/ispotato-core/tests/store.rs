@@ -311,3 +311,32 @@ fn committed_rows_survive_kill_9() {
     let (verdicts, _, _) = store.counts().unwrap();
     assert!(verdicts as usize >= committed.len());
 }
+
+#[tokio::test]
+async fn the_cleanup_task_deletes_expired_images_by_itself() {
+    let mut config = StoreConfig::new(temp_db("task"));
+    config.keep_images = true;
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(config).unwrap());
+    let now = ispotato_core::store::unix_now();
+    store
+        .record_verdict(&verdict("old", Label::Potato, now - 40 * 86_400), Some(b"OLD"))
+        .unwrap();
+    store
+        .record_verdict(&verdict("new", Label::Potato, now), Some(b"NEW"))
+        .unwrap();
+    let task = ispotato_core::retention::spawn_image_cleanup(
+        store.clone(),
+        ispotato_core::retention::DEFAULT_RETENTION,
+        Duration::from_secs(3600),
+    );
+    let mut remaining = 2;
+    for _ in 0..100 {
+        remaining = store.counts().unwrap().2;
+        if remaining == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    task.abort();
+    assert_eq!(remaining, 1, "the 40-day-old image is gone, today's stays");
+}

@@ -113,3 +113,37 @@ async fn the_watcher_reloads_changed_files() {
     task.abort();
     assert!(reloaded, "deck was not reloaded");
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sighup_reloads_even_when_the_file_time_did_not_change() {
+    let (trivia, store) = setup("sighup", 4);
+    let file = trivia.join("facts.yaml");
+    let service = Arc::new(TriviaService::load(&trivia, store).unwrap());
+    let task = service.clone().watch(Duration::from_secs(3600));
+    // Let the watcher install its SIGHUP handler before signalling.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    std::fs::write(&file, deck_yaml(5, "h")).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &std::process::id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if service.deck().len() == 5 {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    task.abort();
+    assert!(reloaded, "SIGHUP did not reload the deck");
+}
