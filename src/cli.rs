@@ -121,6 +121,8 @@ pub enum Command {
         #[command(subcommand)]
         command: FeedbackCommand,
     },
+    /// Run the configured chat front ends (today: Telegram) until SIGINT/SIGTERM.
+    Run(Box<RunArgs>),
     /// Time decode, preprocessing and inference per image size, with peak memory.
     Bench {
         /// Folder of images (default: ../shared/data/bench, the phone photos).
@@ -148,4 +150,40 @@ pub enum FeedbackCommand {
     Export { dir: PathBuf },
     /// Delete kept images older than --image-retention now (the bots also do this daily).
     Cleanup,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Telegram bot token (or TELOXIDE_TOKEN); prefer --telegram-token-file in production.
+    #[arg(long, env = "TELEGRAM_TOKEN", hide_env_values = true)]
+    pub telegram_token: Option<String>,
+    /// File holding the Telegram bot token.
+    #[arg(long, env = "TELEGRAM_TOKEN_FILE")]
+    pub telegram_token_file: Option<PathBuf>,
+    /// Bot API base URL (a self-hosted Bot API server; tests use a fake).
+    #[arg(long, env = "ISPOTATO_TELEGRAM_API_URL")]
+    pub telegram_api_url: Option<url::Url>,
+    /// Webhook mode: local listen address (e.g. 0.0.0.0:8443). Without it: long polling.
+    #[arg(long, env = "ISPOTATO_TELEGRAM_WEBHOOK_LISTEN", requires_all = ["telegram_webhook_url"])]
+    pub telegram_webhook_listen: Option<std::net::SocketAddr>,
+    /// Webhook mode: the public HTTPS URL Telegram posts to.
+    #[arg(long, env = "ISPOTATO_TELEGRAM_WEBHOOK_URL")]
+    pub telegram_webhook_url: Option<url::Url>,
+    /// Webhook secret token (or ISPOTATO_TELEGRAM_WEBHOOK_SECRET_FILE).
+    #[arg(long, env = "ISPOTATO_TELEGRAM_WEBHOOK_SECRET", hide_env_values = true)]
+    pub telegram_webhook_secret: Option<String>,
+    #[arg(long, env = "ISPOTATO_TELEGRAM_WEBHOOK_SECRET_FILE")]
+    pub telegram_webhook_secret_file: Option<PathBuf>,
+    /// Images per user per minute.
+    #[arg(long, env = "ISPOTATO_USER_IMAGES_PER_MINUTE", default_value_t = 10)]
+    pub user_images_per_minute: usize,
+    /// Images per minute across all users.
+    #[arg(long, env = "ISPOTATO_GLOBAL_IMAGES_PER_MINUTE", default_value_t = 600)]
+    pub global_images_per_minute: usize,
+    /// Images waiting for the classifier before new ones get "busy".
+    #[arg(long, env = "ISPOTATO_QUEUE_CAPACITY", default_value_t = 32)]
+    pub queue_capacity: usize,
+    /// File with the per-install salt for hashing user ids (created on first run).
+    #[arg(long, env = "ISPOTATO_SALT_FILE")]
+    pub salt_file: Option<PathBuf>,
 }

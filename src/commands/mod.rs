@@ -5,6 +5,7 @@ mod classify;
 mod eval;
 mod facts;
 mod feedback;
+mod run;
 mod stats;
 
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Feedback {
             command: FeedbackCommand::Cleanup,
         } => feedback::cleanup(&cli.global).await,
+        Command::Run(ref args) => run::run(&cli.global, args).await,
         Command::Bench {
             ref dir,
             runs,

@@ -1,0 +1,110 @@
+//! IsPotato's Telegram front end: a teloxide dispatcher over the shared core services.
+//!
+//! Photos, image documents, static stickers and image URLs are judged (all of them in private
+//! chats; in groups only when the caption mentions the bot or `/ispotato` replies to an image);
+//! albums get one reply. Verdict replies carry 👍/👎 buttons, and reactions on them count too.
+
+mod commands;
+pub mod config;
+mod feedback;
+mod handlers;
+mod media;
+mod reply;
+mod retry;
+mod webhook;
+
+use std::sync::Arc;
+
+use ispotato_core::services::Services;
+use teloxide::adaptors::throttle::Limits;
+use teloxide::adaptors::Throttle;
+use teloxide::prelude::*;
+use teloxide::types::AllowedUpdate;
+use teloxide::update_listeners::Polling;
+use teloxide::utils::command::BotCommands;
+
+pub use config::{TelegramConfig, WebhookConfig};
+
+/// The bot type every handler gets: requests go through teloxide's `Throttle` so outgoing
+/// messages respect Telegram's limits.
+pub type TgBot = Throttle<Bot>;
+
+/// What handlers share.
+pub struct Context {
+    pub services: Arc<Services>,
+    pub config: TelegramConfig,
+    albums: media::Albums,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelegramError {
+    #[error("Telegram start-up failed: {0}")]
+    Startup(String),
+    #[error("webhook server failed: {0}")]
+    Webhook(String),
+}
+
+/// Runs the bot until `shutdown` resolves (polling or webhook mode, from the config).
+pub async fn run(
+    services: Arc<Services>,
+    config: TelegramConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), TelegramError> {
+    let token = config.token.clone();
+    let mut bot = Bot::new(token.expose());
+    if let Some(url) = &config.api_url {
+        bot = bot.set_api_url(url.clone());
+    }
+    let bot = bot.throttle(Limits::default());
+    let scrub = |e: &dyn std::fmt::Display| token.scrub(&e.to_string());
+    let me = retry::with_retries("getMe", || bot.get_me().send())
+        .await
+        .map_err(|e| TelegramError::Startup(scrub(&e)))?;
+    tracing::info!(bot = %me.username(), "telegram bot connected");
+    if let Err(e) = retry::with_retries("setMyCommands", || {
+        bot.set_my_commands(commands::Command::bot_commands()).send()
+    })
+    .await
+    {
+        tracing::warn!(error = %scrub(&e), "could not publish the command list");
+    }
+    let context = Arc::new(Context {
+        services,
+        config: config.clone(),
+        albums: Default::default(),
+    });
+    let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::schema())
+        .dependencies(dptree::deps![context, me])
+        .default_handler(|_| async {})
+        .error_handler(Arc::new(handlers::ScrubbingErrorHandler { token: token.clone() }))
+        .build();
+    let shutdown_token = dispatcher.shutdown_token();
+    tokio::spawn(async move {
+        shutdown.await;
+        if let Ok(wait) = shutdown_token.shutdown() {
+            wait.await;
+        }
+    });
+    let listener_errors = Arc::new(handlers::ScrubbingErrorHandler { token: token.clone() });
+    match &config.webhook {
+        None => {
+            let listener = Polling::builder(bot.clone())
+                .allowed_updates(vec![
+                    AllowedUpdate::Message,
+                    AllowedUpdate::CallbackQuery,
+                    AllowedUpdate::MessageReaction,
+                ])
+                .timeout(std::time::Duration::from_secs(config.poll_timeout_secs))
+                .delete_webhook()
+                .await
+                .build();
+            dispatcher.dispatch_with_listener(listener, listener_errors).await;
+        }
+        Some(webhook) => {
+            let listener = webhook::start(bot.clone(), webhook).await?;
+            dispatcher.dispatch_with_listener(listener, listener_errors).await;
+        }
+    }
+    tracing::info!("telegram bot stopped");
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! What to judge in a message: photos (the largest size within the limit), image documents,
+//! static stickers and image URLs; and how to fetch a Telegram file under the byte cap.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use futures_util::StreamExt;
+use ispotato_core::secret::SecretString;
+use ispotato_core::IngestError;
+use teloxide::net::Download;
+use teloxide::prelude::*;
+use teloxide::types::{FileId, MessageEntityKind, PhotoSize};
+
+use crate::TgBot;
+
+/// Most images answered in one reply.
+pub const MAX_IMAGES: usize = 10;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageRef {
+    /// A Telegram file; `size` is `None` when Telegram did not say.
+    File {
+        id: FileId,
+        size: Option<u64>,
+    },
+    Url(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Extracted {
+    Images(Vec<ImageRef>),
+    /// Media I don't judge ("video", "animated sticker", "file").
+    NotStill(&'static str),
+    Nothing,
+}
+
+/// teloxide reports a missing `file_size` as `u32::MAX`: unknown, not huge.
+fn known_size(size: u32) -> Option<u64> {
+    (size != u32::MAX).then_some(size as u64)
+}
+
+/// The largest photo size within `max_bytes` (unknown sizes count as fitting); the smallest when
+/// none fits, so the refusal can name its size.
+pub fn pick_photo(sizes: &[PhotoSize], max_bytes: u64) -> Option<ImageRef> {
+    let area = |p: &PhotoSize| p.width as u64 * p.height as u64;
+    let fits = sizes
+        .iter()
+        .filter(|p| known_size(p.file.size).is_none_or(|s| s <= max_bytes))
+        .max_by_key(|p| area(p));
+    let chosen = fits.or_else(|| sizes.iter().min_by_key(|p| area(p)))?;
+    Some(ImageRef::File {
+        id: chosen.file.id.clone(),
+        size: known_size(chosen.file.size),
+    })
+}
+
+pub fn extract(msg: &Message, max_bytes: u64) -> Extracted {
+    if let Some(sizes) = msg.photo() {
+        return pick_photo(sizes, max_bytes).map_or(Extracted::Nothing, |r| Extracted::Images(vec![r]));
+    }
+    if let Some(doc) = msg.document() {
+        let mime = doc
+            .mime_type
+            .as_ref()
+            .map(|m| m.essence_str().to_string())
+            .unwrap_or_default();
+        return if mime.starts_with("image/") {
+            Extracted::Images(vec![ImageRef::File {
+                id: doc.file.id.clone(),
+                size: known_size(doc.file.size),
+            }])
+        } else if mime.starts_with("video/") {
+            Extracted::NotStill("video")
+        } else {
+            Extracted::NotStill("file")
+        };
+    }
+    if let Some(sticker) = msg.sticker() {
+        return if sticker.is_static() {
+            Extracted::Images(vec![ImageRef::File {
+                id: sticker.file.id.clone(),
+                size: known_size(sticker.file.size),
+            }])
+        } else {
+            Extracted::NotStill("animated sticker")
+        };
+    }
+    if msg.video().is_some() || msg.video_note().is_some() {
+        return Extracted::NotStill("video");
+    }
+    if msg.animation().is_some() {
+        return Extracted::NotStill("animation");
+    }
+    let urls = urls_in(msg);
+    if urls.is_empty() {
+        Extracted::Nothing
+    } else {
+        Extracted::Images(urls.into_iter().take(MAX_IMAGES).map(ImageRef::Url).collect())
+    }
+}
+
+/// http(s) links in the text or caption (plain URLs and text links).
+fn urls_in(msg: &Message) -> Vec<String> {
+    let mut out = Vec::new();
+    let entities = msg
+        .parse_entities()
+        .or_else(|| msg.parse_caption_entities())
+        .unwrap_or_default();
+    for e in entities {
+        let url = match e.kind() {
+            MessageEntityKind::Url => e.text().to_string(),
+            MessageEntityKind::TextLink { url } => url.to_string(),
+            _ => continue,
+        };
+        if url.starts_with("http://") || url.starts_with("https://") {
+            out.push(url);
+        }
+    }
+    out
+}
+
+/// Downloads a Telegram file, refusing it by its declared size first and cutting the stream off
+/// past `max_bytes` whatever was declared.
+pub async fn download(
+    bot: &TgBot,
+    token: &SecretString,
+    id: &FileId,
+    declared: Option<u64>,
+    max_bytes: u64,
+) -> Result<Vec<u8>, IngestError> {
+    if let Some(size) = declared.filter(|s| *s > max_bytes) {
+        return Err(IngestError::TooLarge { size, limit: max_bytes });
+    }
+    let file = bot.get_file(id.clone()).await.map_err(|e| IngestError::Download {
+        detail: format!("getFile failed: {}", token.scrub(&e.to_string())),
+    })?;
+    if let Some(size) = known_size(file.size).filter(|s| *s > max_bytes) {
+        return Err(IngestError::TooLarge { size, limit: max_bytes });
+    }
+    let mut stream = bot.download_file_stream(&file.path);
+    let mut bytes = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| IngestError::Download {
+            detail: e.without_url().to_string(),
+        })?;
+        if bytes.len() as u64 + chunk.len() as u64 > max_bytes {
+            return Err(IngestError::TooLargeStreamed { limit: max_bytes });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    if bytes.is_empty() {
+        return Err(IngestError::Empty);
+    }
+    Ok(bytes)
+}
+
+/// Album messages waiting for their siblings, by (chat, media group).
+#[derive(Default)]
+pub struct Albums {
+    pending: Mutex<HashMap<(i64, String), Vec<Message>>>,
+}
+
+impl Albums {
+    /// Adds a message to its album; true for the first one (whose handler answers the album).
+    pub fn add(&self, group: &str, msg: Message) -> bool {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let entry = pending.entry((msg.chat.id.0, group.to_string())).or_default();
+        entry.push(msg);
+        entry.len() == 1
+    }
+
+    /// Takes every message of the album, in message order.
+    pub fn take(&self, chat: ChatId, group: &str) -> Vec<Message> {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let mut msgs = pending.remove(&(chat.0, group.to_string())).unwrap_or_default();
+        msgs.sort_by_key(|m| m.id.0);
+        msgs
+    }
+}

@@ -1,0 +1,56 @@
+//! Webhook mode: teloxide's axum listener behind our own constant-time check of
+//! `X-Telegram-Bot-Api-Secret-Token`; anything without the right secret gets 401 and is never
+//! parsed or dispatched.
+
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+use ispotato_core::secret::SecretString;
+use teloxide::update_listeners::webhooks::{axum_to_router, Options};
+use teloxide::update_listeners::UpdateListener;
+
+use crate::config::WebhookConfig;
+use crate::{TelegramError, TgBot};
+
+pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+
+async fn check_secret(secret: SecretString, request: Request, next: Next) -> Response {
+    let ok = request
+        .headers()
+        .get(SECRET_HEADER)
+        .is_some_and(|v| secret.matches(v.as_bytes()));
+    if !ok {
+        tracing::warn!(path = %request.uri().path(), "webhook request without the right secret refused");
+        let mut response = Response::new(axum::body::Body::empty());
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        return response;
+    }
+    next.run(request).await
+}
+
+/// Registers the webhook with Telegram and serves it; returns the update listener.
+pub async fn start(
+    bot: TgBot,
+    config: &WebhookConfig,
+) -> Result<impl UpdateListener<Err = std::convert::Infallible>, TelegramError> {
+    let options =
+        Options::new(config.listen, config.public_url.clone()).secret_token(config.secret.expose().to_string());
+    let (listener, stop, router) = axum_to_router(bot, options)
+        .await
+        .map_err(|e| TelegramError::Startup(config.secret.scrub(&e.to_string())))?;
+    let secret = config.secret.clone();
+    let router = router.layer(axum::middleware::from_fn(move |req, next| {
+        check_secret(secret.clone(), req, next)
+    }));
+    let tcp = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| TelegramError::Webhook(format!("cannot listen on {}: {e}", config.listen)))?;
+    tracing::info!(listen = %config.listen, "telegram webhook listening");
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(tcp, router).with_graceful_shutdown(stop).await {
+            tracing::error!(error = %e, "webhook server stopped");
+        }
+    });
+    Ok(listener)
+}

@@ -1,0 +1,453 @@
+//! The real teloxide dispatcher against a fake Bot API on 127.0.0.1: every scenario asserts
+//! what the fake received and what the store holds.
+
+mod fake;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use fake::{Failure, Fake};
+use ispotato_core::fetch::FetchConfig;
+use ispotato_core::judge::Judge;
+use ispotato_core::net_guard::LoopbackPolicy;
+use ispotato_core::privacy::UserHasher;
+use ispotato_core::queue::InferenceQueue;
+use ispotato_core::rate_limit::RateLimiter;
+use ispotato_core::secret::SecretString;
+use ispotato_core::services::Services;
+use ispotato_core::store::{SqliteStore, Store, StoreConfig};
+use ispotato_core::trivia::TriviaService;
+use ispotato_core::{Classifier, IngestLimits, Ingestor};
+use ispotato_telegram::{TelegramConfig, WebhookConfig};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "123456:TEST-token-do-not-log";
+const WAIT: Duration = Duration::from_secs(20);
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn classifier() -> Arc<Classifier> {
+    static C: OnceLock<Arc<Classifier>> = OnceLock::new();
+    C.get_or_init(|| Arc::new(Classifier::load(&root().join("models/ispotato.json")).expect("model")))
+        .clone()
+}
+
+/// Everything the bot logs, to prove the token never appears.
+fn log_buffer() -> Arc<Mutex<Vec<u8>>> {
+    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUF.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || LogWriter(writer.clone()))
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+impl std::io::Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn sample(name: &str) -> Vec<u8> {
+    std::fs::read(root().join("samples").join(name)).unwrap()
+}
+
+struct Harness {
+    fake: Fake,
+    store: Arc<SqliteStore>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Harness {
+    async fn start(name: &str, webhook: Option<WebhookConfig>) -> Self {
+        log_buffer();
+        let fake = Fake::start(TOKEN).await;
+        let dir = std::env::temp_dir().join(format!("ispotato-tg-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Arc::new(SqliteStore::open(StoreConfig::new(dir.join("db.sqlite"))).unwrap());
+        let fetch = FetchConfig {
+            loopback: LoopbackPolicy::Allow,
+            ..FetchConfig::default()
+        };
+        let services = Arc::new(Services {
+            judge: Judge::new(
+                Ingestor::new(IngestLimits::default(), fetch).unwrap(),
+                InferenceQueue::new(classifier(), 1, 16),
+            ),
+            store: store.clone(),
+            trivia: Arc::new(TriviaService::load(&root().join("trivia"), store.clone() as Arc<dyn Store>).unwrap()),
+            hasher: UserHasher::new(b"test-salt-0123456789".to_vec()),
+            user_limiter: RateLimiter::per_minute(10),
+            global_limiter: RateLimiter::per_minute(1000),
+            keep_images: false,
+        });
+        let mut config = TelegramConfig::new(SecretString::new(TOKEN));
+        config.api_url = Some(fake.url());
+        config.poll_timeout_secs = 1;
+        config.album_wait_ms = 600;
+        config.webhook = webhook;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            ispotato_telegram::run(services, config, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("bot runs");
+        });
+        Self {
+            fake,
+            store,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+        let logs = String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned();
+        assert!(
+            !logs.contains(TOKEN) && !logs.contains("TEST-token"),
+            "the token leaked into the logs"
+        );
+    }
+
+    fn verdict_rows(&self) -> u64 {
+        self.store.counts().unwrap().0
+    }
+}
+
+fn text_of(call: &Value) -> String {
+    call["text"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn photos_in_a_private_chat_get_verdicts_with_buttons() {
+    let h = Harness::start("private", None).await;
+    h.fake
+        .add_file("potato", Some(sample("potatoes_in_store_bin.jpg")), 30_000);
+    h.fake.add_file("peppers", Some(sample("red_peppers.jpg")), 30_000);
+    h.fake
+        .push_update("message", fake::photo_message(1, 42, "potato", 30_000));
+    assert_eq!(h.fake.wait_for("sendMessage", 1, WAIT).await.len(), 1);
+    h.fake
+        .push_update("message", fake::photo_message(2, 42, "peppers", 30_000));
+    let sent = h.fake.wait_for("sendMessage", 2, WAIT).await;
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(text_of(&sent[0]).starts_with("🥔 Potato!"), "{}", text_of(&sent[0]));
+    assert!(
+        text_of(&sent[1]).starts_with("🚫 Not a potato"),
+        "{}",
+        text_of(&sent[1])
+    );
+    assert_eq!(
+        sent[0]["reply_parameters"]["message_id"], 1,
+        "the reply quotes the photo"
+    );
+    assert_eq!(
+        sent[0]["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
+        "fb:1"
+    );
+    assert_eq!(
+        sent[0]["reply_markup"]["inline_keyboard"][0][1]["callback_data"],
+        "fb:0"
+    );
+    assert!(!h.fake.calls("sendChatAction").is_empty(), "typing shown");
+    let commands = h.fake.calls("setMyCommands");
+    assert_eq!(commands[0]["commands"].as_array().unwrap().len(), 5);
+    let first_poll = h.fake.calls("getupdates_allowed");
+    let allowed: Vec<&str> = first_poll[0]["allowed_updates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        allowed.contains(&"message_reaction") && allowed.contains(&"callback_query"),
+        "{allowed:?}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(h.verdict_rows(), 2);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_urls_and_albums() {
+    let h = Harness::start("kinds", None).await;
+    let potato = sample("potatoes_in_store_bin.jpg");
+    h.fake.add_file("doc", Some(potato.clone()), potato.len() as u64);
+    h.fake.add_file("potato.jpg", Some(potato.clone()), potato.len() as u64);
+    let mut doc = fake::message(1, 42, 7);
+    doc["document"] = json!({ "file_id": "doc", "file_unique_id": "udoc", "file_name": "spud.jpg", "mime_type": "image/jpeg", "file_size": potato.len() });
+    h.fake.push_update("message", doc);
+    assert_eq!(h.fake.wait_for("sendMessage", 1, WAIT).await.len(), 1);
+
+    let url = format!("http://{}/img/potato.jpg", h.fake.addr);
+    let text = format!("is this one? {url}");
+    let entities = json!([{ "type": "url", "offset": 13, "length": url.chars().count() }]);
+    h.fake
+        .push_update("message", fake::text_message(2, 42, &text, entities));
+    assert_eq!(h.fake.wait_for("sendMessage", 2, WAIT).await.len(), 2);
+
+    for (i, id) in ["a1", "a2", "a3"].iter().enumerate() {
+        h.fake.add_file(
+            id,
+            Some(if i == 1 {
+                sample("red_peppers.jpg")
+            } else {
+                potato.clone()
+            }),
+            30_000,
+        );
+        let mut m = fake::photo_message(10 + i as i64, 42, id, 30_000);
+        m["media_group_id"] = json!("album-1");
+        h.fake.push_update("message", m);
+    }
+    let sent = h.fake.wait_for("sendMessage", 3, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let sent_after = h.fake.calls("sendMessage");
+    assert_eq!(sent_after.len(), 3, "one reply for the whole album: {sent_after:?}");
+    let texts: Vec<String> = sent.iter().map(text_of).collect();
+    assert!(texts[0].starts_with("🥔 Potato!"), "{texts:?}");
+    assert!(texts[1].starts_with("🥔 Potato!"), "{texts:?}");
+    let album = &texts[2];
+    assert!(
+        album.contains("1. 🥔 Potato!") && album.contains("2. 🚫 Not a potato") && album.contains("3. 🥔 Potato!"),
+        "{album}"
+    );
+    assert_eq!(sent[2]["reply_parameters"]["message_id"], 10);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(h.verdict_rows(), 5, "1 document + 1 URL + 3 album images");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn videos_oversized_files_and_failed_downloads_get_polite_replies() {
+    let h = Harness::start("refusals", None).await;
+    let mut video = fake::message(1, 42, 7);
+    video["video"] = json!({ "file_id": "v", "file_unique_id": "uv", "width": 10, "height": 10, "duration": 3, "mime_type": "video/mp4", "file_size": 1000 });
+    h.fake.push_update("message", video);
+    // A photo's sizes are chosen within the limit, so "too big" comes from an image document.
+    h.fake.add_file("huge", Some(vec![0; 10]), 50 * 1024 * 1024);
+    let mut big_doc = fake::message(2, 42, 7);
+    big_doc["document"] =
+        json!({ "file_id": "huge", "file_unique_id": "uh", "mime_type": "image/png", "file_size": 50 * 1024 * 1024 });
+    h.fake.push_update("message", big_doc);
+    h.fake.add_file("gone", None, 30_000);
+    h.fake
+        .push_update("message", fake::photo_message(3, 42, "gone", 30_000));
+    let sent = h.fake.wait_for("sendMessage", 3, WAIT).await;
+    let texts: Vec<String> = sent.iter().map(text_of).collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("I only judge still images, and that's a video")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t == "Sorry, that file is 50 MB; the limit is 20 MB."),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t == "Sorry, I couldn't download that image."),
+        "{texts:?}"
+    );
+    assert!(
+        sent.iter().all(|s| s.get("reply_markup").is_none()),
+        "no feedback buttons without a verdict"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(h.verdict_rows(), 0, "no verdict rows for refusals");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_need_a_mention_or_a_reply_command() {
+    let h = Harness::start("group", None).await;
+    h.fake.add_file("g1", Some(sample("potatoes_in_store_bin.jpg")), 30_000);
+    let photo = fake::photo_message(1, -100, "g1", 30_000);
+    h.fake.push_update("message", photo.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        h.fake.calls("sendMessage").is_empty(),
+        "an uncaptioned group photo is ignored"
+    );
+    let mut cmd = fake::text_message(
+        2,
+        -100,
+        "/ispotato",
+        json!([{ "type": "bot_command", "offset": 0, "length": 9 }]),
+    );
+    cmd["reply_to_message"] = photo;
+    h.fake.push_update("message", cmd);
+    let sent = h.fake.wait_for("sendMessage", 1, WAIT).await;
+    assert_eq!(sent.len(), 1);
+    assert!(text_of(&sent[0]).starts_with("🥔 Potato!"), "{}", text_of(&sent[0]));
+    assert_eq!(sent[0]["reply_parameters"]["message_id"], 2);
+    let mut mention = fake::photo_message(3, -100, "g1", 30_000);
+    mention["caption"] = json!(format!("@{} what is this?", fake::BOT_USERNAME));
+    h.fake.push_update("message", mention);
+    assert_eq!(h.fake.wait_for("sendMessage", 2, WAIT).await.len(), 2);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facts_stats_buttons_and_reactions() {
+    let h = Harness::start("feedback", None).await;
+    for i in 0..3 {
+        h.fake.push_update(
+            "message",
+            fake::text_message(
+                1 + i,
+                42,
+                "/potatofact",
+                json!([{ "type": "bot_command", "offset": 0, "length": 11 }]),
+            ),
+        );
+    }
+    let facts: Vec<String> = h
+        .fake
+        .wait_for("sendMessage", 3, WAIT)
+        .await
+        .iter()
+        .map(text_of)
+        .collect();
+    assert_eq!(facts.len(), 3);
+    let unique: std::collections::HashSet<&String> = facts.iter().collect();
+    assert_eq!(unique.len(), 3, "no repeats: {facts:?}");
+    assert!(facts.iter().all(|f| f.starts_with("🥔 ") && f.contains("Source: ")));
+
+    h.fake.add_file("p", Some(sample("potatoes_in_store_bin.jpg")), 30_000);
+    h.fake.push_update("message", fake::photo_message(10, 42, "p", 30_000));
+    let sent = h.fake.wait_for("sendMessage", 4, WAIT).await;
+    let verdict_id = 1003; // the fake numbers sent messages from 1000
+    assert!(text_of(&sent[3]).starts_with("🥔 Potato!"));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut verdict_msg = fake::message(verdict_id, 42, fake::BOT_ID);
+    verdict_msg["from"] = fake::bot_user();
+    verdict_msg["text"] = json!("🥔 Potato!");
+    let press = |id: &str, data: &str| json!({ "id": id, "from": fake::user(7), "chat_instance": "ci", "data": data, "message": verdict_msg.clone() });
+    h.fake.push_update("callback_query", press("cb1", "fb:1"));
+    let answers = h.fake.wait_for("answerCallbackQuery", 1, WAIT).await;
+    assert_eq!(answers[0]["text"], "Thanks for your vote!");
+    h.fake.push_update("callback_query", press("cb2", "fb:0"));
+    let answers = h.fake.wait_for("answerCallbackQuery", 2, WAIT).await;
+    assert_eq!(answers[1]["text"], "Vote changed. Thanks!");
+    assert_eq!(h.store.counts().unwrap().1, 1, "one vote per user");
+    h.fake.push_update(
+        "message_reaction",
+        json!({ "chat": fake::chat(42), "message_id": verdict_id, "user": fake::user(8), "date": 1_700_000_100,
+                "old_reaction": [], "new_reaction": [{ "type": "emoji", "emoji": "👍" }] }),
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while h.store.counts().unwrap().1 < 2 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(h.store.counts().unwrap().1, 2, "the reaction is a vote");
+
+    h.fake.push_update(
+        "message",
+        fake::text_message(
+            20,
+            42,
+            "/potatostats",
+            json!([{ "type": "bot_command", "offset": 0, "length": 12 }]),
+        ),
+    );
+    let sent = h.fake.wait_for("sendMessage", 5, WAIT).await;
+    let stats = text_of(&sent[4]);
+    assert!(
+        stats.contains("1 images judged") && stats.contains("Votes: 2 (1 👍, 1 👎)"),
+        "{stats}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_send_failures_are_retried() {
+    let h = Harness::start("retry", None).await;
+    h.fake.fail_next_sends(&[Failure::RetryAfter(1), Failure::Internal]);
+    h.fake.add_file("p", Some(sample("potatoes_in_store_bin.jpg")), 30_000);
+    h.fake.push_update("message", fake::photo_message(1, 42, "p", 30_000));
+    let sent = h.fake.wait_for("sendMessage", 1, WAIT).await;
+    assert_eq!(sent.len(), 1, "the user still gets the verdict");
+    assert!(text_of(&sent[0]).starts_with("🥔 Potato!"));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_requires_the_secret() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let listen: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let webhook = WebhookConfig {
+        listen,
+        public_url: format!("http://127.0.0.1:{port}/tg/hook").parse().unwrap(),
+        secret: SecretString::new("hook-secret-42"),
+    };
+    let h = Harness::start("webhook", Some(webhook)).await;
+    let set = h.fake.wait_for("setWebhook", 1, WAIT).await;
+    assert_eq!(set[0]["secret_token"], "hook-secret-42");
+    let client = reqwest_client();
+    let update = json!({ "update_id": 1, "message": fake::text_message(1, 42, "/start", json!([{ "type": "bot_command", "offset": 0, "length": 6 }])) });
+    let url = format!("http://127.0.0.1:{port}/tg/hook");
+    let mut status = 0;
+    for _ in 0..50 {
+        match client.post(&url).json(&update).send().await {
+            Ok(r) => {
+                status = r.status().as_u16();
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+    assert_eq!(status, 401, "no secret header");
+    let wrong = client
+        .post(&url)
+        .header("X-Telegram-Bot-Api-Secret-Token", "hook-secret-43")
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        h.fake.calls("sendMessage").is_empty(),
+        "rejected updates are not processed"
+    );
+    let right = client
+        .post(&url)
+        .header("X-Telegram-Bot-Api-Secret-Token", "hook-secret-42")
+        .json(&update)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(right.status().as_u16(), 200);
+    let sent = h.fake.wait_for("sendMessage", 1, WAIT).await;
+    assert!(text_of(&sent[0]).starts_with("Send me a photo"), "{sent:?}");
+    h.stop().await;
+}
+
+fn reqwest_client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}

@@ -1,0 +1,136 @@
+//! `ispotato run`: the chat front ends over one shared model, store and trivia deck.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use ispotato_core::judge::Judge;
+use ispotato_core::privacy::UserHasher;
+use ispotato_core::queue::InferenceQueue;
+use ispotato_core::rate_limit::RateLimiter;
+use ispotato_core::retention::spawn_image_cleanup;
+use ispotato_core::secret::SecretString;
+use ispotato_core::services::Services;
+use ispotato_core::store::Store;
+use ispotato_core::trivia::TriviaService;
+use ispotato_telegram::{TelegramConfig, WebhookConfig};
+
+use crate::cli::{GlobalArgs, RunArgs};
+use crate::setup;
+
+/// A secret from a flag/variable or from a file (trailing newline trimmed).
+fn secret(
+    value: &Option<String>,
+    file: &Option<std::path::PathBuf>,
+    what: &str,
+) -> anyhow::Result<Option<SecretString>> {
+    if let Some(v) = value.as_ref().filter(|v| !v.trim().is_empty()) {
+        return Ok(Some(SecretString::new(v.trim())));
+    }
+    match file {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("reading the {what} file {}", path.display()))?;
+            let text = text.trim();
+            if text.is_empty() {
+                bail!("the {what} file {} is empty", path.display());
+            }
+            Ok(Some(SecretString::new(text)))
+        }
+        None => Ok(None),
+    }
+}
+
+fn telegram_config(args: &RunArgs) -> anyhow::Result<Option<TelegramConfig>> {
+    let from_teloxide = std::env::var("TELOXIDE_TOKEN").ok();
+    let token_value = args.telegram_token.clone().or(from_teloxide);
+    let Some(token) = secret(&token_value, &args.telegram_token_file, "Telegram token")? else {
+        return Ok(None);
+    };
+    let mut config = TelegramConfig::new(token);
+    config.api_url = args.telegram_api_url.clone();
+    if let Some(listen) = args.telegram_webhook_listen {
+        let public_url = args
+            .telegram_webhook_url
+            .clone()
+            .context("webhook mode needs ISPOTATO_TELEGRAM_WEBHOOK_URL")?;
+        let secret = secret(
+            &args.telegram_webhook_secret,
+            &args.telegram_webhook_secret_file,
+            "webhook secret",
+        )?
+        .context("webhook mode needs ISPOTATO_TELEGRAM_WEBHOOK_SECRET (or _FILE)")?;
+        config.webhook = Some(WebhookConfig {
+            listen,
+            public_url,
+            secret,
+        });
+    }
+    Ok(Some(config))
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down");
+}
+
+pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let Some(telegram) = telegram_config(args)? else {
+        bail!(
+            "no front end is configured. To run the Telegram bot set TELOXIDE_TOKEN (or TELEGRAM_TOKEN, or \
+             TELEGRAM_TOKEN_FILE) to the token BotFather gave you. To try IsPotato without a bot, use \
+             `ispotato classify IMAGE`."
+        );
+    };
+    let classifier = setup::classifier(global)?;
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let queue = InferenceQueue::new(classifier, workers, args.queue_capacity);
+    let judge = Judge::new(setup::ingestor(&global.limits)?, queue);
+    let store = setup::open_store(global)?;
+    let db_path = setup::database_path(global);
+    let salt_path = args
+        .salt_file
+        .clone()
+        .unwrap_or_else(|| db_path.parent().unwrap_or(Path::new(".")).join("ispotato.salt"));
+    let hasher =
+        UserHasher::load_or_create(&salt_path).with_context(|| format!("reading the salt {}", salt_path.display()))?;
+    let store: Arc<dyn Store> = store;
+    let trivia_path = setup::trivia_path(global)?;
+    let trivia = Arc::new(TriviaService::load(&trivia_path, store.clone()).map_err(|e| anyhow::anyhow!("{e}"))?);
+    let services = Arc::new(Services {
+        judge,
+        store: store.clone(),
+        trivia: trivia.clone(),
+        hasher,
+        user_limiter: RateLimiter::per_minute(args.user_images_per_minute),
+        global_limiter: RateLimiter::per_minute(args.global_images_per_minute),
+        keep_images: global.keep_images,
+    });
+    let watcher = trivia.watch(Duration::from_secs(5));
+    let cleanup = spawn_image_cleanup(store, global.image_retention, Duration::from_secs(24 * 3600));
+    let result = ispotato_telegram::run(services, telegram, shutdown_signal()).await;
+    watcher.abort();
+    cleanup.abort();
+    result.context("the Telegram bot failed")?;
+    Ok(ExitCode::SUCCESS)
+}

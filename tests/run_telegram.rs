@@ -1,0 +1,92 @@
+//! The `ispotato` binary itself, driven from outside through environment variables: `run`
+//! against a fake Bot API on 127.0.0.1, stopped with SIGTERM.
+
+#[path = "../crates/ispotato-telegram/tests/fake/mod.rs"]
+mod fake;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const TOKEN: &str = "42:BINARY-test-token";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn run_without_a_front_end_says_what_to_set() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ispotato"))
+        .arg("run")
+        .env_remove("TELOXIDE_TOKEN")
+        .env_remove("TELEGRAM_TOKEN")
+        .env_remove("TELEGRAM_TOKEN_FILE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no front end is configured") && err.contains("TELOXIDE_TOKEN"),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_serves_telegram_through_env_configured_fakes() {
+    let fake = fake::Fake::start(TOKEN).await;
+    let dir = std::env::temp_dir().join(format!("ispotato-run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("bot.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ispotato"))
+        .arg("run")
+        .env("TELOXIDE_TOKEN", TOKEN)
+        .env("ISPOTATO_TELEGRAM_API_URL", fake.url().as_str())
+        .env("ISPOTATO_DATABASE_PATH", &db)
+        .env("ISPOTATO_ALLOW_LOOPBACK", "1")
+        .env("ISPOTATO_LOG", "info")
+        .env_remove("ISPOTATO_MODEL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let photo = std::fs::read(root().join("samples/potatoes_in_store_bin.jpg")).unwrap();
+    fake.add_file("spud", Some(photo), 30_000);
+    fake.push_update("message", fake::photo_message(1, 42, "spud", 30_000));
+    let sent = fake.wait_for("sendMessage", 1, Duration::from_secs(60)).await;
+    // Stop it the way a service manager would.
+    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let status = tokio::task::spawn_blocking(move || {
+        let status = child.wait().unwrap();
+        let mut logs = String::new();
+        use std::io::Read;
+        child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+        (status, logs)
+    })
+    .await
+    .unwrap();
+    let (status, logs) = status;
+    assert_eq!(sent.len(), 1, "no reply; bot logs:\n{logs}");
+    assert!(
+        sent[0]["text"].as_str().unwrap().starts_with("🥔 Potato!"),
+        "{:?}",
+        sent[0]
+    );
+    assert!(status.success(), "exit status {status:?}; logs:\n{logs}");
+    assert!(
+        !logs.contains(TOKEN) && !logs.contains("BINARY-test"),
+        "token in logs:\n{logs}"
+    );
+    assert!(logs.contains("telegram bot connected"), "{logs}");
+    assert!(
+        dir.join("ispotato.salt").is_file(),
+        "the salt is created next to the database"
+    );
+    let conn_rows = {
+        let store = ispotato_core::store::SqliteStore::open(ispotato_core::store::StoreConfig::new(&db)).unwrap();
+        use ispotato_core::store::Store;
+        store.counts().unwrap().0
+    };
+    assert_eq!(conn_rows, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
