@@ -138,7 +138,7 @@ async fn on_message(bot: TgBot, msg: Message, ctx: Arc<Context>, me: Me) -> Hand
             &bot,
             &ctx,
             &msg,
-            format!("I only judge still images, and that's a {what}. Send me a photo!"),
+            format!("I only judge still images, and that's {what}. Send me a photo!"),
         )
         .await;
         return Ok(());
@@ -178,7 +178,7 @@ async fn judge_messages(bot: &TgBot, ctx: &Context, reply_to: &Message, sources:
                     bot,
                     ctx,
                     reply_to,
-                    format!("I only judge still images, and that's a {what}."),
+                    format!("I only judge still images, and that's {what}."),
                 )
                 .await;
                 return;

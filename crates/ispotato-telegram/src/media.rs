@@ -29,7 +29,7 @@ pub enum ImageRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Extracted {
     Images(Vec<ImageRef>),
-    /// Media I don't judge ("video", "animated sticker", "file").
+    /// Media I don't judge ("a video", "an animated sticker", "a file").
     NotStill(&'static str),
     Nothing,
 }
@@ -70,9 +70,9 @@ pub fn extract(msg: &Message, max_bytes: u64) -> Extracted {
                 size: known_size(doc.file.size),
             }])
         } else if mime.starts_with("video/") {
-            Extracted::NotStill("video")
+            Extracted::NotStill("a video")
         } else {
-            Extracted::NotStill("file")
+            Extracted::NotStill("a file")
         };
     }
     if let Some(sticker) = msg.sticker() {
@@ -82,14 +82,14 @@ pub fn extract(msg: &Message, max_bytes: u64) -> Extracted {
                 size: known_size(sticker.file.size),
             }])
         } else {
-            Extracted::NotStill("animated sticker")
+            Extracted::NotStill("an animated sticker")
         };
     }
     if msg.video().is_some() || msg.video_note().is_some() {
-        return Extracted::NotStill("video");
+        return Extracted::NotStill("a video");
     }
     if msg.animation().is_some() {
-        return Extracted::NotStill("animation");
+        return Extracted::NotStill("an animation");
     }
     let urls = urls_in(msg);
     if urls.is_empty() {
@@ -175,5 +175,53 @@ impl Albums {
         let mut msgs = pending.remove(&(chat.0, group.to_string())).unwrap_or_default();
         msgs.sort_by_key(|m| m.id.0);
         msgs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn size(id: &str, w: u32, bytes: u32) -> PhotoSize {
+        serde_json::from_value(serde_json::json!({
+            "file_id": id, "file_unique_id": id, "width": w, "height": w, "file_size": bytes
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_largest_photo_that_fits_is_chosen_and_unknown_sizes_fit() {
+        let sizes = [size("s", 90, 1_000), size("m", 320, 20_000), size("l", 1280, 2_000_000)];
+        assert_eq!(
+            pick_photo(&sizes, 5_000_000),
+            Some(ImageRef::File {
+                id: FileId("l".into()),
+                size: Some(2_000_000)
+            })
+        );
+        assert_eq!(
+            pick_photo(&sizes, 100_000),
+            Some(ImageRef::File {
+                id: FileId("m".into()),
+                size: Some(20_000)
+            })
+        );
+        assert_eq!(
+            pick_photo(&sizes, 10),
+            Some(ImageRef::File {
+                id: FileId("s".into()),
+                size: Some(1_000)
+            })
+        );
+        // teloxide turns a missing file_size into u32::MAX: unknown, so it counts as fitting.
+        let unknown = [size("s", 90, 1_000), size("x", 2000, u32::MAX)];
+        assert_eq!(
+            pick_photo(&unknown, 100_000),
+            Some(ImageRef::File {
+                id: FileId("x".into()),
+                size: None
+            })
+        );
+        assert_eq!(pick_photo(&[], 100), None);
     }
 }

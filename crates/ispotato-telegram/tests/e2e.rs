@@ -74,6 +74,10 @@ struct Harness {
 
 impl Harness {
     async fn start(name: &str, webhook: Option<WebhookConfig>) -> Self {
+        Self::start_limited(name, webhook, 10).await
+    }
+
+    async fn start_limited(name: &str, webhook: Option<WebhookConfig>, images_per_minute: usize) -> Self {
         log_buffer();
         let fake = Fake::start(TOKEN).await;
         let dir = std::env::temp_dir().join(format!("ispotato-tg-{name}-{}", std::process::id()));
@@ -91,7 +95,7 @@ impl Harness {
             store: store.clone(),
             trivia: Arc::new(TriviaService::load(&root().join("trivia"), store.clone() as Arc<dyn Store>).unwrap()),
             hasher: UserHasher::new(b"test-salt-0123456789".to_vec()),
-            user_limiter: RateLimiter::per_minute(10),
+            user_limiter: RateLimiter::per_minute(images_per_minute),
             global_limiter: RateLimiter::per_minute(1000),
             keep_images: false,
         });
@@ -450,4 +454,53 @@ async fn webhook_requires_the_secret() {
 
 fn reqwest_client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_stickers_are_judged_and_animated_ones_refused() {
+    let h = Harness::start("stickers", None).await;
+    h.fake.add_file("st", Some(sample("red_peppers.jpg")), 30_000);
+    let mut sticker = fake::message(1, 42, 7);
+    sticker["sticker"] = json!({ "file_id": "st", "file_unique_id": "ust", "type": "regular", "width": 348, "height": 348,
+                                 "is_animated": false, "is_video": false, "file_size": 30_000 });
+    h.fake.push_update("message", sticker);
+    let mut animated = fake::message(2, 42, 7);
+    animated["sticker"] = json!({ "file_id": "an", "file_unique_id": "uan", "type": "regular", "width": 512, "height": 512,
+                                  "is_animated": true, "is_video": false, "file_size": 3_000 });
+    h.fake.push_update("message", animated);
+    let texts: Vec<String> = h
+        .fake
+        .wait_for("sendMessage", 2, WAIT)
+        .await
+        .iter()
+        .map(text_of)
+        .collect();
+    assert!(texts.iter().any(|t| t.starts_with("🚫 Not a potato")), "{texts:?}");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("I only judge still images, and that's an animated sticker")),
+        "{texts:?}"
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_over_their_rate_limit_are_told_to_wait() {
+    let h = Harness::start_limited("ratelimit", None, 2).await;
+    for (i, id) in ["r1", "r2", "r3"].iter().enumerate() {
+        h.fake.add_file(id, Some(sample("red_peppers.jpg")), 30_000);
+        let mut m = fake::photo_message(10 + i as i64, 42, id, 30_000);
+        m["media_group_id"] = json!("burst");
+        h.fake.push_update("message", m);
+    }
+    let sent = h.fake.wait_for("sendMessage", 1, WAIT).await;
+    let text = text_of(&sent[0]);
+    assert!(
+        text.starts_with("Sorry, you're sending images faster than I can peel them (2 a minute)"),
+        "{text}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(h.verdict_rows(), 0);
+    h.stop().await;
 }
