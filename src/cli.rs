@@ -121,6 +121,27 @@ pub enum Command {
         #[command(subcommand)]
         command: FeedbackCommand,
     },
+    /// Retrain the potato head on frozen backbone features from labelled folders (DIR/potato/
+    /// and DIR/<anything else>/, e.g. `feedback export` output), recalibrate, and write a new
+    /// model version to --out.
+    Train {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Folder for the new model (card + backbone).
+        #[arg(long)]
+        out: PathBuf,
+        /// Version of the new model (default: the base version with "+retrained").
+        #[arg(long)]
+        version: Option<String>,
+        /// Share of images (by content hash) held out for calibration and metrics.
+        #[arg(long, default_value_t = 0.2)]
+        validation_fraction: f64,
+        #[arg(long, default_value_t = 400)]
+        epochs: usize,
+        /// L2 penalty on the head's weights.
+        #[arg(long, default_value_t = 1e-3)]
+        l2: f64,
+    },
     /// Run the configured chat front ends (today: Telegram) until SIGINT/SIGTERM.
     Run(Box<RunArgs>),
     /// Time decode, preprocessing and inference per image size, with peak memory.

@@ -7,6 +7,7 @@ mod facts;
 mod feedback;
 mod run;
 mod stats;
+mod train;
 
 use std::process::ExitCode;
 
@@ -27,6 +28,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Feedback {
             command: FeedbackCommand::Cleanup,
         } => feedback::cleanup(&cli.global).await,
+        Command::Train {
+            ref dirs,
+            ref out,
+            ref version,
+            validation_fraction,
+            epochs,
+            l2,
+        } => {
+            train::run(
+                &cli.global,
+                train::TrainArgs {
+                    dirs,
+                    out,
+                    version: version.as_deref(),
+                    validation_fraction,
+                    epochs,
+                    l2,
+                },
+            )
+            .await
+        }
         Command::Run(ref args) => run::run(&cli.global, args).await,
         Command::Bench {
             ref dir,

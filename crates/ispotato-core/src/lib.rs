@@ -12,6 +12,7 @@ pub mod decode;
 pub mod error;
 pub mod eval;
 pub mod fetch;
+pub mod head_training;
 pub mod ingest;
 pub mod judge;
 pub mod limits;

@@ -1,0 +1,192 @@
+//! Retraining the linear potato head on frozen backbone features, and calibrating it: what
+//! `ispotato train` runs. Features come from the serving pipeline itself, so there is no
+//! train/serve skew.
+
+use crate::model_card::LinearHead;
+
+/// One example: pooled backbone features and whether it shows a potato.
+#[derive(Debug, Clone)]
+pub struct Example {
+    pub features: Vec<f32>,
+    pub potato: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct TrainOptions {
+    /// L2 penalty on the weights (not the bias), per example.
+    pub l2: f64,
+    pub epochs: usize,
+    pub learning_rate: f64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            l2: 1e-3,
+            epochs: 400,
+            learning_rate: 0.01,
+        }
+    }
+}
+
+fn sigmoid(z: f64) -> f64 {
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// Class-balanced, L2-regularised logistic regression by full-batch Adam, starting from `init`
+/// (the current head) when given.
+pub fn train_head(examples: &[Example], init: Option<&LinearHead>, options: TrainOptions) -> Option<LinearHead> {
+    let dim = examples.first()?.features.len();
+    let positives = examples.iter().filter(|e| e.potato).count();
+    let negatives = examples.len() - positives;
+    if positives == 0 || negatives == 0 || examples.iter().any(|e| e.features.len() != dim) {
+        return None;
+    }
+    // Each class carries half the total weight.
+    let n = examples.len() as f64;
+    let (wp, wn) = (n / (2.0 * positives as f64), n / (2.0 * negatives as f64));
+    let mut w: Vec<f64> = match init {
+        Some(h) if h.weights.len() == dim => h.weights.iter().map(|&x| x as f64).collect(),
+        _ => vec![0.0; dim],
+    };
+    let mut b = init.map(|h| h.bias as f64).unwrap_or(0.0);
+    let (beta1, beta2, eps) = (0.9, 0.999, 1e-8);
+    let (mut m, mut v) = (vec![0.0; dim + 1], vec![0.0; dim + 1]);
+    let mut grad = vec![0.0; dim + 1];
+    for t in 1..=options.epochs {
+        grad.iter_mut().for_each(|g| *g = 0.0);
+        for e in examples {
+            let z: f64 = w.iter().zip(&e.features).map(|(wi, &f)| wi * f as f64).sum::<f64>() + b;
+            let (y, weight) = if e.potato { (1.0, wp) } else { (0.0, wn) };
+            let d = weight * (sigmoid(z) - y) / n;
+            for (g, &f) in grad.iter_mut().zip(&e.features) {
+                *g += d * f as f64;
+            }
+            grad[dim] += d;
+        }
+        for (g, wi) in grad.iter_mut().zip(&w) {
+            *g += options.l2 * wi;
+        }
+        let (c1, c2) = (1.0 - f64::powi(beta1, t as i32), 1.0 - f64::powi(beta2, t as i32));
+        for i in 0..=dim {
+            m[i] = beta1 * m[i] + (1.0 - beta1) * grad[i];
+            v[i] = beta2 * v[i] + (1.0 - beta2) * grad[i] * grad[i];
+            let step = options.learning_rate * (m[i] / c1) / ((v[i] / c2).sqrt() + eps);
+            if i < dim {
+                w[i] -= step;
+            } else {
+                b -= step;
+            }
+        }
+    }
+    Some(LinearHead {
+        weights: w.iter().map(|&x| x as f32).collect(),
+        bias: b as f32,
+    })
+}
+
+/// The temperature that minimises the negative log-likelihood of `logits` (golden-section
+/// search over log T in [0.05, 20]).
+pub fn fit_temperature(logits: &[f32], labels: &[bool]) -> f32 {
+    let nll = |log_t: f64| -> f64 {
+        let t = log_t.exp();
+        logits
+            .iter()
+            .zip(labels)
+            .map(|(&z, &y)| {
+                let p = sigmoid(z as f64 / t).clamp(1e-7, 1.0 - 1e-7);
+                if y {
+                    -p.ln()
+                } else {
+                    -(1.0 - p).ln()
+                }
+            })
+            .sum()
+    };
+    let (mut lo, mut hi) = (0.05f64.ln(), 20f64.ln());
+    let phi = (5f64.sqrt() - 1.0) / 2.0;
+    for _ in 0..80 {
+        let a = hi - phi * (hi - lo);
+        let c = lo + phi * (hi - lo);
+        if nll(a) < nll(c) {
+            hi = c;
+        } else {
+            lo = a;
+        }
+    }
+    ((lo + hi) / 2.0).exp() as f32
+}
+
+/// A deterministic split key: examples whose content hash falls in the lowest `fraction` of the
+/// hash space are validation. Identical files always land on the same side.
+pub fn is_validation(sha256: &[u8; 32], fraction: f64) -> bool {
+    let x = u64::from_be_bytes([
+        sha256[0], sha256[1], sha256[2], sha256[3], sha256[4], sha256[5], sha256[6], sha256[7],
+    ]);
+    (x as f64 / u64::MAX as f64) < fraction
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy(n: usize) -> Vec<Example> {
+        // Two features; potatoes have a high first feature. Deterministic noise.
+        (0..n)
+            .map(|i| {
+                let potato = i % 3 == 0;
+                let noise = ((i * 7919) % 100) as f32 / 100.0;
+                Example {
+                    features: vec![if potato { 2.0 + noise } else { noise }, noise],
+                    potato,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn logistic_regression_separates_separable_data() {
+        let data = toy(300);
+        let head = train_head(&data, None, TrainOptions::default()).unwrap();
+        let correct = data
+            .iter()
+            .filter(|e| (head.logit(&e.features) > 0.0) == e.potato)
+            .count();
+        assert_eq!(correct, data.len());
+        assert!(head.weights[0] > head.weights[1].abs());
+        assert!(
+            train_head(&data[1..3], None, TrainOptions::default()).is_none(),
+            "one class only"
+        );
+    }
+
+    #[test]
+    fn temperature_recovers_a_known_scale() {
+        // Labels drawn so that P(y) = sigmoid(z / 2) exactly in expectation: use many points at a
+        // few logits with matching frequencies.
+        let mut logits = Vec::new();
+        let mut labels = Vec::new();
+        for &z in &[-4.0f32, -2.0, 0.0, 2.0, 4.0] {
+            let p = sigmoid(z as f64 / 2.0);
+            let pos = (p * 1000.0).round() as usize;
+            for k in 0..1000 {
+                logits.push(z);
+                labels.push(k < pos);
+            }
+        }
+        let t = fit_temperature(&logits, &labels);
+        assert!((t - 2.0).abs() < 0.02, "{t}");
+    }
+
+    #[test]
+    fn split_is_deterministic_and_roughly_proportional() {
+        let mut val = 0;
+        for i in 0..2000u32 {
+            use sha2::Digest;
+            let h: [u8; 32] = sha2::Sha256::digest(i.to_be_bytes()).into();
+            assert_eq!(is_validation(&h, 0.2), is_validation(&h, 0.2));
+            val += is_validation(&h, 0.2) as usize;
+        }
+        assert!((300..500).contains(&val), "{val}");
+    }
+}

@@ -1,0 +1,160 @@
+//! `ispotato train` on small generated data: a new model version that loads, classifies and
+//! evaluates; plus the refusals.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use image::{Rgb, RgbImage};
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ispotato"));
+    cmd.env_remove("ISPOTATO_MODEL");
+    cmd
+}
+
+/// Deterministic pseudo-random numbers for the generator.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) as u32
+    }
+    fn range(&mut self, lo: u32, hi: u32) -> u32 {
+        lo + self.next() % (hi - lo)
+    }
+}
+
+/// "Potatoes": brown blobs on a pale background. "Not potatoes": green and blue stripes.
+fn draw(potato: bool, seed: u64) -> RgbImage {
+    let mut rng = Lcg(seed);
+    let (w, h) = (rng.range(200, 320), rng.range(200, 320));
+    let bg = [
+        rng.range(200, 250) as u8,
+        rng.range(200, 250) as u8,
+        rng.range(190, 240) as u8,
+    ];
+    let mut img = RgbImage::from_pixel(w, h, Rgb(bg));
+    if potato {
+        for _ in 0..rng.range(2, 6) {
+            let (cx, cy) = (rng.range(40, w - 40) as f32, rng.range(40, h - 40) as f32);
+            let (rx, ry) = (rng.range(25, 45) as f32, rng.range(18, 35) as f32);
+            let tone = rng.range(0, 40) as u8;
+            for (x, y, p) in img.enumerate_pixels_mut() {
+                let (dx, dy) = ((x as f32 - cx) / rx, (y as f32 - cy) / ry);
+                if dx * dx + dy * dy < 1.0 {
+                    *p = Rgb([150 + tone, 105 + tone / 2, 60]);
+                }
+            }
+        }
+    } else {
+        let period = rng.range(8, 30);
+        for (x, y, p) in img.enumerate_pixels_mut() {
+            if (x + y) / period % 2 == 0 {
+                *p = Rgb([30, 140 + (seed % 60) as u8, 60]);
+            } else {
+                *p = Rgb([40, 60, 180]);
+            }
+        }
+    }
+    img
+}
+
+fn make_set(dir: &Path, per_class: u64, seed: u64) {
+    for (label, potato) in [("potato", true), ("not_potato", false)] {
+        std::fs::create_dir_all(dir.join(label)).unwrap();
+        for i in 0..per_class {
+            draw(potato, seed + i * 2 + potato as u64)
+                .save(dir.join(label).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ispotato-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn train_writes_a_working_new_version() {
+    let dir = scratch("ok");
+    make_set(&dir.join("data"), 30, 1);
+    let out = dir.join("model");
+    let run = bin()
+        .args([
+            "train",
+            &dir.join("data").display().to_string(),
+            "--out",
+            &out.display().to_string(),
+        ])
+        .args(["--version", "0.1.0-test", "--validation-fraction", "0.3"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        stdout.contains("model 0.1.0-test written") && stdout.contains("precision"),
+        "{stdout}"
+    );
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("ispotato.json")).unwrap()).unwrap();
+    assert_eq!(card["version"], "0.1.0-test");
+    assert_eq!(card["training"]["base_version"], "0.1.0");
+    assert!(card["metrics"]["validation"]["auroc"].as_f64().unwrap() > 0.95);
+    assert!(
+        out.join(card["backbone"]["file"].as_str().unwrap()).is_file(),
+        "backbone copied"
+    );
+
+    // Fresh images the training never saw: the new model gets them right.
+    let fresh = dir.join("fresh");
+    make_set(&fresh, 8, 10_000);
+    let eval = bin()
+        .args([
+            "--model",
+            &out.display().to_string(),
+            "eval",
+            "--json",
+            &fresh.display().to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert_eq!(r["model_version"], "0.1.0-test");
+    assert!(r["auroc"].as_f64().unwrap() > 0.95, "{r}");
+    assert!(
+        r["recall"].as_f64().unwrap() >= 0.75 && r["precision"].as_f64().unwrap() >= 0.75,
+        "{r}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn train_refuses_data_without_both_classes() {
+    let dir = scratch("oneclass");
+    std::fs::create_dir_all(dir.join("data/potato")).unwrap();
+    for i in 0..6 {
+        draw(true, i)
+            .save(dir.join("data/potato").join(format!("{i}.png")))
+            .unwrap();
+    }
+    let run = bin()
+        .args([
+            "train",
+            &dir.join("data").display().to_string(),
+            "--out",
+            &dir.join("m").display().to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("need potatoes and non-potatoes"));
+    assert!(!dir.join("m/ispotato.json").exists(), "nothing written");
+    let _ = std::fs::remove_dir_all(&dir);
+}
