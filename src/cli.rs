@@ -175,6 +175,25 @@ pub enum FeedbackCommand {
 
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
+    /// Discord bot token; prefer --discord-token-file in production.
+    #[arg(long, env = "DISCORD_TOKEN", hide_env_values = true)]
+    pub discord_token: Option<String>,
+    /// File holding the Discord bot token.
+    #[arg(long, env = "DISCORD_TOKEN_FILE")]
+    pub discord_token_file: Option<PathBuf>,
+    /// Discord REST base or proxy URL (the gateway URL then comes from that API).
+    #[arg(long, env = "ISPOTATO_DISCORD_API_URL")]
+    pub discord_api_url: Option<url::Url>,
+    /// Register the commands to this guild only (instant; global registration can take an hour).
+    #[arg(long, env = "ISPOTATO_DISCORD_GUILD_ID")]
+    pub discord_guild_id: Option<u64>,
+    /// Shards: "auto", a count ("4"), or a range of a total ("0-1/4") to split one bot over
+    /// several processes.
+    #[arg(long, env = "ISPOTATO_DISCORD_SHARDS", default_value = "auto")]
+    pub discord_shards: String,
+    /// Channel ids where every posted image is judged (needs the message-content intent).
+    #[arg(long, env = "ISPOTATO_DISCORD_AUTO_CHANNELS", value_delimiter = ',')]
+    pub discord_auto_channels: Vec<u64>,
     /// Telegram bot token (or TELOXIDE_TOKEN); prefer --telegram-token-file in production.
     #[arg(long, env = "TELEGRAM_TOKEN", hide_env_values = true)]
     pub telegram_token: Option<String>,

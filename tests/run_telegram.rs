@@ -21,6 +21,8 @@ fn run_without_a_front_end_says_what_to_set() {
         .env_remove("TELOXIDE_TOKEN")
         .env_remove("TELEGRAM_TOKEN")
         .env_remove("TELEGRAM_TOKEN_FILE")
+        .env_remove("DISCORD_TOKEN")
+        .env_remove("DISCORD_TOKEN_FILE")
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -41,6 +43,8 @@ async fn the_binary_serves_telegram_through_env_configured_fakes() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ispotato"))
         .arg("run")
         .env("TELOXIDE_TOKEN", TOKEN)
+        .env_remove("DISCORD_TOKEN")
+        .env_remove("DISCORD_TOKEN_FILE")
         .env("ISPOTATO_TELEGRAM_API_URL", fake.url().as_str())
         .env("ISPOTATO_DATABASE_PATH", &db)
         .env("ISPOTATO_ALLOW_LOOPBACK", "1")

@@ -15,6 +15,7 @@ use ispotato_core::secret::SecretString;
 use ispotato_core::services::Services;
 use ispotato_core::store::Store;
 use ispotato_core::trivia::TriviaService;
+use ispotato_discord::{DiscordConfig, Shards};
 use ispotato_telegram::{TelegramConfig, WebhookConfig};
 
 use crate::cli::{GlobalArgs, RunArgs};
@@ -71,6 +72,45 @@ fn telegram_config(args: &RunArgs) -> anyhow::Result<Option<TelegramConfig>> {
     Ok(Some(config))
 }
 
+fn parse_shards(text: &str) -> anyhow::Result<Shards> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("auto") {
+        return Ok(Shards::Auto);
+    }
+    if let Some((range, total)) = text.split_once('/') {
+        let (first, last) = range.split_once('-').unwrap_or((range, range));
+        let parse = |s: &str| {
+            s.trim()
+                .parse::<u32>()
+                .with_context(|| format!("discord shards: '{text}' is not auto, N or A-B/TOTAL"))
+        };
+        let (first, last, total) = (parse(first)?, parse(last)?, parse(total)?);
+        if first > last || last >= total {
+            bail!("discord shards: the range {first}-{last} must lie within 0..{total}");
+        }
+        return Ok(Shards::Range { first, last, total });
+    }
+    let n: u32 = text
+        .parse()
+        .with_context(|| format!("discord shards: '{text}' is not auto, N or A-B/TOTAL"))?;
+    if n == 0 {
+        bail!("discord shards: the count must be at least 1");
+    }
+    Ok(Shards::Count(n))
+}
+
+fn discord_config(args: &RunArgs) -> anyhow::Result<Option<DiscordConfig>> {
+    let Some(token) = secret(&args.discord_token, &args.discord_token_file, "Discord token")? else {
+        return Ok(None);
+    };
+    let mut config = DiscordConfig::new(token);
+    config.api_url = args.discord_api_url.clone();
+    config.guild_id = args.discord_guild_id;
+    config.shards = parse_shards(&args.discord_shards)?;
+    config.auto_channels = args.discord_auto_channels.clone();
+    Ok(Some(config))
+}
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -95,13 +135,15 @@ async fn shutdown_signal() {
 }
 
 pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
-    let Some(telegram) = telegram_config(args)? else {
+    let telegram = telegram_config(args)?;
+    let discord = discord_config(args)?;
+    if telegram.is_none() && discord.is_none() {
         bail!(
-            "no front end is configured. To run the Telegram bot set TELOXIDE_TOKEN (or TELEGRAM_TOKEN, or \
-             TELEGRAM_TOKEN_FILE) to the token BotFather gave you. To try IsPotato without a bot, use \
-             `ispotato classify IMAGE`."
+            "no front end is configured. For Discord set DISCORD_TOKEN (or DISCORD_TOKEN_FILE); for Telegram set \
+             TELOXIDE_TOKEN (or TELEGRAM_TOKEN, or TELEGRAM_TOKEN_FILE) to the token BotFather gave you. To try \
+             IsPotato without a bot, use `ispotato classify IMAGE`."
         );
-    };
+    }
     let classifier = setup::classifier(global)?;
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let queue = InferenceQueue::new(classifier, workers, args.queue_capacity);
@@ -128,9 +170,84 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode
     });
     let watcher = trivia.watch(Duration::from_secs(5));
     let cleanup = spawn_image_cleanup(store, global.image_retention, Duration::from_secs(24 * 3600));
-    let result = ispotato_telegram::run(services, telegram, shutdown_signal()).await;
+    // One signal stops every front end.
+    let (stop_tx, _) = tokio::sync::broadcast::channel::<()>(1);
+    let stopper = stop_tx.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stopper.send(());
+    });
+    let stopped = |tx: &tokio::sync::broadcast::Sender<()>| {
+        let mut rx = tx.subscribe();
+        async move {
+            let _ = rx.recv().await;
+        }
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(config) = telegram {
+        let (services, stop) = (services.clone(), stopped(&stop_tx));
+        tasks.spawn(async move {
+            ispotato_telegram::run(services, config, stop)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))
+        });
+    }
+    if let Some(config) = discord {
+        let (services, stop) = (services.clone(), stopped(&stop_tx));
+        tasks.spawn(async move {
+            ispotato_discord::run(services, config, stop)
+                .await
+                .map_err(|e| anyhow::anyhow!(e))
+        });
+    }
+    let mut failed = false;
+    while let Some(result) = tasks.join_next().await {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = format!("{e:#}"), "a front end failed");
+                eprintln!("error: {e:#}");
+                failed = true;
+                let _ = stop_tx.send(());
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "a front end task panicked");
+                failed = true;
+                let _ = stop_tx.send(());
+            }
+        }
+    }
     watcher.abort();
     cleanup.abort();
-    result.context("the Telegram bot failed")?;
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_settings_parse() {
+        assert_eq!(parse_shards("auto").unwrap(), Shards::Auto);
+        assert_eq!(parse_shards("4").unwrap(), Shards::Count(4));
+        assert_eq!(
+            parse_shards("0-1/4").unwrap(),
+            Shards::Range {
+                first: 0,
+                last: 1,
+                total: 4
+            }
+        );
+        assert_eq!(
+            parse_shards("2/4").unwrap(),
+            Shards::Range {
+                first: 2,
+                last: 2,
+                total: 4
+            }
+        );
+        assert!(parse_shards("0").is_err());
+        assert!(parse_shards("3-5/4").is_err());
+        assert!(parse_shards("many").is_err());
+    }
 }

@@ -1,0 +1,67 @@
+//! IsPotato's Discord front end: serenity over the shared core services.
+//!
+//! `/ispotato image:<attachment>` or `url:<text>`, the message context menu "Is it a potato?",
+//! `/potatofact [topic]` (autocompleted), `/potatostats` and `/help`. Verdicts are public
+//! replies carrying 👍/👎 reactions and Right/Wrong buttons; both are stored as votes.
+
+mod commands;
+pub mod config;
+mod handler;
+mod images;
+mod reply;
+
+use std::sync::Arc;
+
+use ispotato_core::services::Services;
+use serenity::all::{ClientBuilder, GatewayIntents, HttpBuilder};
+
+pub use config::{DiscordConfig, Shards};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscordError {
+    #[error("Discord client failed: {0}")]
+    Client(String),
+}
+
+/// Runs the bot until `shutdown` resolves.
+pub async fn run(
+    services: Arc<Services>,
+    config: DiscordConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), DiscordError> {
+    let token = config.token.clone();
+    let mut http = HttpBuilder::new(token.expose());
+    if let Some(url) = &config.api_url {
+        // serenity ignores the proxy while its rate limiter is on; the proxy (or the fake) in
+        // front of Discord is then the one that deals with rate limits.
+        http = http
+            .proxy(url.as_str().trim_end_matches('/'))
+            .ratelimiter_disabled(true);
+    }
+    let intents = GatewayIntents::GUILDS
+        | GatewayIntents::GUILD_MESSAGE_REACTIONS
+        | GatewayIntents::DIRECT_MESSAGE_REACTIONS
+        | if config.auto_channels.is_empty() {
+            GatewayIntents::empty()
+        } else {
+            GatewayIntents::GUILD_MESSAGES | GatewayIntents::MESSAGE_CONTENT
+        };
+    let handler = handler::Handler::new(services, config.clone());
+    let mut client = ClientBuilder::new_with_http(http.build(), intents)
+        .event_handler(handler)
+        .await
+        .map_err(|e| DiscordError::Client(token.scrub(&e.to_string())))?;
+    let shards = client.shard_manager.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        shards.shutdown_all().await;
+    });
+    let started = match config.shards {
+        Shards::Auto => client.start_autosharded().await,
+        Shards::Count(n) => client.start_shards(n).await,
+        Shards::Range { first, last, total } => client.start_shard_range(first..last + 1, total).await,
+    };
+    started.map_err(|e| DiscordError::Client(token.scrub(&e.to_string())))?;
+    tracing::info!("discord bot stopped");
+    Ok(())
+}
