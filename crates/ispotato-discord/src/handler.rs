@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use ispotato_core::ingest::ImageSource;
 use ispotato_core::judge::Judged;
+use ispotato_core::services::ReplyPlace;
 use ispotato_core::services::Services;
-use ispotato_core::store::{unix_now, NewVerdict, Retraction, Vote, VoteOutcome, VoteSource};
+use ispotato_core::store::{unix_now, Retraction, Vote, VoteSource};
 use serenity::all::{
     async_trait, AutocompleteChoice, CommandDataOptionValue, CommandInteraction, ComponentInteraction, Context,
     CreateAutocompleteResponse, CreateInteractionResponse, CreateInteractionResponseFollowup,
@@ -353,40 +354,13 @@ impl Handler {
                 tracing::warn!(error = %self.scrub(&e), "could not add a vote reaction");
             }
         }
-        let keep = self.services.keep_images;
-        let rows: Vec<(NewVerdict, Option<Arc<Vec<u8>>>)> = results
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (_, r))| r.as_ref().ok().map(|j| (i, j)))
-            .map(|(i, j)| {
-                let t = j.verdict.timings;
-                let row = NewVerdict {
-                    platform: "discord".into(),
-                    chat_id: sent.channel_id.to_string(),
-                    message_id: sent.id.to_string(),
-                    image_index: i as u32,
-                    user_hash: user_hash.to_string(),
-                    image_sha256: j.sha256.clone(),
-                    label: j.verdict.label,
-                    probability: j.verdict.probability,
-                    model_version: j.verdict.model_version.clone(),
-                    decode_ms: t.decode.as_secs_f64() * 1e3,
-                    preprocess_ms: t.preprocess.as_secs_f64() * 1e3,
-                    inference_ms: t.inference.as_secs_f64() * 1e3,
-                    created_at: unix_now(),
-                };
-                (row, keep.then(|| j.bytes.clone()))
-            })
-            .collect();
-        let store = self.services.store.clone();
-        let stored = tokio::task::spawn_blocking(move || {
-            rows.iter()
-                .try_for_each(|(row, b)| store.record_verdict(row, b.as_ref().map(|b| b.as_slice())).map(|_| ()))
-        })
-        .await;
-        if !matches!(stored, Ok(Ok(()))) {
-            tracing::error!(result = ?stored.map(|r| r.err()), "could not store verdicts");
-        }
+        let place = ReplyPlace {
+            platform: "discord",
+            chat_id: sent.channel_id.to_string(),
+            message_id: sent.id.to_string(),
+        };
+        let results: Vec<Result<Judged, String>> = results.iter().map(|(_, r)| r.clone()).collect();
+        self.services.record_verdicts(&place, user_hash, &results).await;
     }
 
     async fn on_button(&self, ctx: &Context, c: &ComponentInteraction) {
@@ -406,18 +380,7 @@ impl Handler {
             emoji: None,
             created_at: unix_now(),
         };
-        let store = self.services.store.clone();
-        let text = match tokio::task::spawn_blocking(move || store.record_vote(&vote)).await {
-            Ok(Ok(VoteOutcome::Recorded)) => "Thanks for your vote!",
-            Ok(Ok(VoteOutcome::Changed)) => "Vote changed. Thanks!",
-            Ok(Ok(VoteOutcome::Unchanged)) => "Already counted. Thanks!",
-            Ok(Ok(VoteOutcome::UnknownMessage)) => "I can't find that verdict any more.",
-            Ok(Ok(VoteOutcome::IgnoredBot)) => "Bots don't vote.",
-            other => {
-                tracing::error!(result = ?other.map(|r| r.err()), "could not store a vote");
-                "Sorry, I couldn't save that. Try again later."
-            }
-        };
+        let text = self.services.vote(vote).await;
         let msg = CreateInteractionResponseMessage::new().content(text).ephemeral(true);
         if let Err(e) = with_retries("button", || {
             c.create_response(&ctx.http, CreateInteractionResponse::Message(msg.clone()))
@@ -436,9 +399,8 @@ impl Handler {
         let Some(user) = r.user_id else { return };
         let is_bot = Some(user) == self.me.get().copied() || r.member.as_ref().is_some_and(|m| m.user.bot);
         let user_hash = self.services.hasher.hash("discord", &user.to_string());
-        let store = self.services.store.clone();
         let (chat_id, message_id) = (r.channel_id.to_string(), r.message_id.to_string());
-        let result = if added {
+        if added {
             let vote = Vote {
                 platform: "discord".into(),
                 chat_id,
@@ -450,7 +412,7 @@ impl Handler {
                 emoji: Some(emoji),
                 created_at: unix_now(),
             };
-            tokio::task::spawn_blocking(move || store.record_vote(&vote).map(|_| ())).await
+            self.services.vote(vote).await;
         } else {
             let retraction = Retraction {
                 platform: "discord".into(),
@@ -460,10 +422,7 @@ impl Handler {
                 is_bot,
                 emoji: Some(emoji),
             };
-            tokio::task::spawn_blocking(move || store.retract_vote(&retraction).map(|_| ())).await
-        };
-        if !matches!(result, Ok(Ok(()))) {
-            tracing::error!(result = ?result.map(|r| r.err()), "could not store a reaction vote");
+            self.services.retract(retraction).await;
         }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ispotato_core::store::{unix_now, Retraction, Vote, VoteOutcome, VoteSource};
+use ispotato_core::store::{unix_now, Retraction, Vote, VoteSource};
 use teloxide::prelude::*;
 use teloxide::types::{MessageReactionUpdated, ReactionType};
 
@@ -15,21 +15,6 @@ fn emoji_vote(r: &ReactionType) -> Option<(bool, String)> {
         ReactionType::Emoji { emoji } if emoji == "👍" => Some((true, emoji.clone())),
         ReactionType::Emoji { emoji } if emoji == "👎" => Some((false, emoji.clone())),
         _ => None,
-    }
-}
-
-async fn store_vote(ctx: &Context, vote: Vote) -> Option<VoteOutcome> {
-    let store = ctx.services.store.clone();
-    match tokio::task::spawn_blocking(move || store.record_vote(&vote)).await {
-        Ok(Ok(outcome)) => Some(outcome),
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "could not store a vote");
-            None
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "vote task failed");
-            None
-        }
     }
 }
 
@@ -53,14 +38,7 @@ pub async fn on_button(bot: TgBot, q: CallbackQuery, ctx: Arc<Context>) -> Handl
         emoji: None,
         created_at: unix_now(),
     };
-    let toast = match store_vote(&ctx, vote).await {
-        Some(VoteOutcome::Recorded) => "Thanks for your vote!",
-        Some(VoteOutcome::Changed) => "Vote changed. Thanks!",
-        Some(VoteOutcome::Unchanged) => "Already counted. Thanks!",
-        Some(VoteOutcome::UnknownMessage) => "I can't find that verdict any more.",
-        Some(VoteOutcome::IgnoredBot) => "Bots don't vote.",
-        None => "Sorry, I couldn't save that. Try again later.",
-    };
+    let toast = ctx.services.vote(vote).await;
     if let Err(e) = bot.answer_callback_query(q.id.clone()).text(toast).await {
         tracing::warn!(error = %ctx.config.token.scrub(&e.to_string()), "could not answer a button press");
     }
@@ -83,10 +61,7 @@ pub async fn on_reaction(update: MessageReactionUpdated, ctx: Arc<Context>) -> H
             is_bot: user.is_bot,
             emoji: Some(emoji.clone()),
         };
-        let store = ctx.services.store.clone();
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.retract_vote(&r)).await {
-            tracing::error!(error = %e, "could not retract a vote");
-        }
+        ctx.services.retract(r).await;
     }
     for (agree, emoji) in new.into_iter().filter(|n| !old.contains(n)) {
         let vote = Vote {
@@ -100,7 +75,7 @@ pub async fn on_reaction(update: MessageReactionUpdated, ctx: Arc<Context>) -> H
             emoji: Some(emoji),
             created_at: unix_now(),
         };
-        store_vote(&ctx, vote).await;
+        ctx.services.vote(vote).await;
     }
     Ok(())
 }

@@ -7,7 +7,7 @@ use futures_util::future::BoxFuture;
 use ispotato_core::ingest::ImageSource;
 use ispotato_core::judge::{JudgeError, Judged};
 use ispotato_core::secret::SecretString;
-use ispotato_core::store::{unix_now, NewVerdict};
+use ispotato_core::services::ReplyPlace;
 use teloxide::dispatching::{DpHandlerDescription, UpdateFilterExt};
 use teloxide::error_handlers::ErrorHandler;
 use teloxide::prelude::*;
@@ -233,7 +233,12 @@ async fn judge_messages(bot: &TgBot, ctx: &Context, reply_to: &Message, sources:
             return;
         }
     };
-    record_verdicts(ctx, &sent, &user_hash, &results).await;
+    let place = ReplyPlace {
+        platform: "telegram",
+        chat_id: sent.chat.id.0.to_string(),
+        message_id: sent.id.0.to_string(),
+    };
+    ctx.services.record_verdicts(&place, &user_hash, &results).await;
 }
 
 async fn judge_one(bot: &TgBot, ctx: &Context, r: &ImageRef) -> Result<Judged, JudgeError> {
@@ -244,47 +249,5 @@ async fn judge_one(bot: &TgBot, ctx: &Context, r: &ImageRef) -> Result<Judged, J
             let bytes = media::download(bot, &ctx.config.token, id, *size, max_bytes(ctx)).await?;
             judge.judge_bytes(bytes).await
         }
-    }
-}
-
-async fn record_verdicts(ctx: &Context, sent: &Message, user_hash: &str, results: &[Result<Judged, String>]) {
-    let store = ctx.services.store.clone();
-    let keep = ctx.services.keep_images;
-    let rows: Vec<(NewVerdict, Option<Arc<Vec<u8>>>)> = results
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| r.as_ref().ok().map(|j| (i, j)))
-        .map(|(i, j)| {
-            let t = j.verdict.timings;
-            let row = NewVerdict {
-                platform: "telegram".into(),
-                chat_id: sent.chat.id.0.to_string(),
-                message_id: sent.id.0.to_string(),
-                image_index: i as u32,
-                user_hash: user_hash.to_string(),
-                image_sha256: j.sha256.clone(),
-                label: j.verdict.label,
-                probability: j.verdict.probability,
-                model_version: j.verdict.model_version.clone(),
-                decode_ms: t.decode.as_secs_f64() * 1e3,
-                preprocess_ms: t.preprocess.as_secs_f64() * 1e3,
-                inference_ms: t.inference.as_secs_f64() * 1e3,
-                created_at: unix_now(),
-            };
-            (row, keep.then(|| j.bytes.clone()))
-        })
-        .collect();
-    let result = tokio::task::spawn_blocking(move || {
-        rows.iter().try_for_each(|(row, bytes)| {
-            store
-                .record_verdict(row, bytes.as_ref().map(|b| b.as_slice()))
-                .map(|_| ())
-        })
-    })
-    .await;
-    match result {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "could not store verdicts"),
-        Err(e) => tracing::error!(error = %e, "verdict store task failed"),
     }
 }

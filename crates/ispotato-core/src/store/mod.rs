@@ -107,6 +107,19 @@ pub enum VoteOutcome {
     UnknownMessage,
 }
 
+impl VoteOutcome {
+    /// The short answer a voter sees.
+    pub fn thanks(self) -> &'static str {
+        match self {
+            Self::Recorded => "Thanks for your vote!",
+            Self::Changed => "Vote changed. Thanks!",
+            Self::Unchanged => "Already counted. Thanks!",
+            Self::UnknownMessage => "I can't find that verdict any more.",
+            Self::IgnoredBot => "Bots don't vote.",
+        }
+    }
+}
+
 /// Verdict count for one platform, model version and label.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct VerdictCount {
