@@ -2,67 +2,20 @@
 //! scenario asserts what the fake received and what the store holds.
 
 mod fake;
+#[path = "../../ispotato-core/tests/support/bots.rs"]
+mod support;
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fake::{Failure, Fake};
-use ispotato_core::fetch::FetchConfig;
-use ispotato_core::judge::Judge;
-use ispotato_core::net_guard::LoopbackPolicy;
-use ispotato_core::privacy::UserHasher;
-use ispotato_core::queue::InferenceQueue;
-use ispotato_core::rate_limit::RateLimiter;
 use ispotato_core::secret::SecretString;
-use ispotato_core::services::Services;
-use ispotato_core::store::{SqliteStore, Store, StoreConfig};
-use ispotato_core::trivia::TriviaService;
-use ispotato_core::{Classifier, IngestLimits, Ingestor};
+use ispotato_core::store::{SqliteStore, Store};
 use ispotato_discord::{DiscordConfig, Shards};
 use serde_json::{json, Value};
+use support::{sample, WAIT};
 
 const TOKEN: &str = "MTIz.discord-TEST-token.do-not-log";
-const WAIT: Duration = Duration::from_secs(20);
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn classifier() -> Arc<Classifier> {
-    static C: OnceLock<Arc<Classifier>> = OnceLock::new();
-    C.get_or_init(|| Arc::new(Classifier::load(&root().join("models/ispotato.json")).expect("model")))
-        .clone()
-}
-
-fn log_buffer() -> Arc<Mutex<Vec<u8>>> {
-    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    BUF.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let writer = buf.clone();
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || LogWriter(writer.clone()))
-            .try_init();
-        buf
-    })
-    .clone()
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-impl std::io::Write for LogWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn sample(name: &str) -> Vec<u8> {
-    std::fs::read(root().join("samples").join(name)).unwrap()
-}
 
 struct Harness {
     fake: Fake,
@@ -73,29 +26,11 @@ struct Harness {
 
 impl Harness {
     async fn start(name: &str) -> Self {
-        log_buffer();
+        support::log_buffer();
         let fake = Fake::start().await;
         fake.add_attachment("potato.jpg", sample("potatoes_in_store_bin.jpg"));
         fake.add_attachment("peppers.jpg", sample("red_peppers.jpg"));
-        let dir = std::env::temp_dir().join(format!("ispotato-dc-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = Arc::new(SqliteStore::open(StoreConfig::new(dir.join("db.sqlite"))).unwrap());
-        let fetch = FetchConfig {
-            loopback: LoopbackPolicy::Allow,
-            ..FetchConfig::default()
-        };
-        let services = Arc::new(Services {
-            judge: Judge::new(
-                Ingestor::new(IngestLimits::default(), fetch).unwrap(),
-                InferenceQueue::new(classifier(), 1, 16),
-            ),
-            store: store.clone(),
-            trivia: Arc::new(TriviaService::load(&root().join("trivia"), store.clone() as Arc<dyn Store>).unwrap()),
-            hasher: UserHasher::new(b"test-salt-0123456789".to_vec()),
-            user_limiter: RateLimiter::per_minute(10),
-            global_limiter: RateLimiter::per_minute(1000),
-            keep_images: false,
-        });
+        let (services, store) = support::services(&format!("dc-{name}"), 10);
         let mut config = DiscordConfig::new(SecretString::new(TOKEN));
         config.api_url = Some(fake.url());
         config.shards = Shards::Count(1);
@@ -124,11 +59,7 @@ impl Harness {
             let _ = stop.send(());
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
-        let logs = String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned();
-        assert!(
-            !logs.contains(TOKEN) && !logs.contains("discord-TEST-token"),
-            "the token leaked into the logs"
-        );
+        support::assert_not_logged(TOKEN, "discord-TEST-token");
     }
 
     fn counts(&self) -> (u64, u64, u64) {
@@ -379,19 +310,13 @@ async fn facts_votes_reactions_and_stats() {
     h.fake
         .dispatch("MESSAGE_REACTION_ADD", fake::reaction("8", verdict_id, "👎"))
         .await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while h.counts().1 < 2 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    support::wait_until(WAIT, || h.counts().1 >= 2).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(h.counts().1, 2, "two human votes, the bot's ignored");
     h.fake
         .dispatch("MESSAGE_REACTION_REMOVE", fake::reaction("8", verdict_id, "👎"))
         .await;
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while h.counts().1 > 1 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    support::wait_until(WAIT, || h.counts().1 <= 1).await;
     assert_eq!(h.counts().1, 1, "removing the reaction retracts the vote");
 
     let verdict_msg = fake::message(
@@ -452,14 +377,11 @@ async fn transient_failures_are_retried_and_the_gateway_reconnects() {
         .starts_with("🥔 **Potato!**"));
 
     h.fake.drop_gateway();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while h.fake.state.resumes.load(std::sync::atomic::Ordering::SeqCst)
-        + h.fake.state.identifies.load(std::sync::atomic::Ordering::SeqCst)
-        < 2
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let sessions = || {
+        use std::sync::atomic::Ordering::SeqCst;
+        h.fake.state.resumes.load(SeqCst) + h.fake.state.identifies.load(SeqCst)
+    };
+    support::wait_until(WAIT, || sessions() >= 2).await;
     h.fake
         .dispatch("INTERACTION_CREATE", slash("9701", "tok-after", potato))
         .await;
@@ -468,7 +390,7 @@ async fn transient_failures_are_retried_and_the_gateway_reconnects() {
         .wait_for("webhooks/999/tok-after/messages/@original", 1, WAIT)
         .await;
     if edit.is_empty() {
-        let logs = String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned();
+        let logs = support::logs();
         let tail: String = logs
             .lines()
             .rev()

@@ -2,72 +2,23 @@
 //! what the fake received and what the store holds.
 
 mod fake;
+#[path = "../../ispotato-core/tests/support/bots.rs"]
+mod support;
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use fake::{Failure, Fake};
-use ispotato_core::fetch::FetchConfig;
-use ispotato_core::judge::Judge;
-use ispotato_core::net_guard::LoopbackPolicy;
-use ispotato_core::privacy::UserHasher;
-use ispotato_core::queue::InferenceQueue;
-use ispotato_core::rate_limit::RateLimiter;
 use ispotato_core::secret::SecretString;
-use ispotato_core::services::Services;
-use ispotato_core::store::{SqliteStore, Store, StoreConfig};
-use ispotato_core::trivia::TriviaService;
-use ispotato_core::{Classifier, IngestLimits, Ingestor};
+use ispotato_core::store::{SqliteStore, Store};
 use ispotato_telegram::{TelegramConfig, WebhookConfig};
 use serde_json::{json, Value};
+use support::{sample, WAIT};
 
 const TOKEN: &str = "123456:TEST-token-do-not-log";
-const WAIT: Duration = Duration::from_secs(20);
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn classifier() -> Arc<Classifier> {
-    static C: OnceLock<Arc<Classifier>> = OnceLock::new();
-    C.get_or_init(|| Arc::new(Classifier::load(&root().join("models/ispotato.json")).expect("model")))
-        .clone()
-}
-
-/// Everything the bot logs, to prove the token never appears.
-fn log_buffer() -> Arc<Mutex<Vec<u8>>> {
-    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    BUF.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let writer = buf.clone();
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || LogWriter(writer.clone()))
-            .try_init();
-        buf
-    })
-    .clone()
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-impl std::io::Write for LogWriter {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn sample(name: &str) -> Vec<u8> {
-    std::fs::read(root().join("samples").join(name)).unwrap()
-}
 
 struct Harness {
     fake: Fake,
-    store: Arc<SqliteStore>,
+    store: std::sync::Arc<SqliteStore>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -78,27 +29,9 @@ impl Harness {
     }
 
     async fn start_limited(name: &str, webhook: Option<WebhookConfig>, images_per_minute: usize) -> Self {
-        log_buffer();
+        support::log_buffer();
         let fake = Fake::start(TOKEN).await;
-        let dir = std::env::temp_dir().join(format!("ispotato-tg-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = Arc::new(SqliteStore::open(StoreConfig::new(dir.join("db.sqlite"))).unwrap());
-        let fetch = FetchConfig {
-            loopback: LoopbackPolicy::Allow,
-            ..FetchConfig::default()
-        };
-        let services = Arc::new(Services {
-            judge: Judge::new(
-                Ingestor::new(IngestLimits::default(), fetch).unwrap(),
-                InferenceQueue::new(classifier(), 1, 16),
-            ),
-            store: store.clone(),
-            trivia: Arc::new(TriviaService::load(&root().join("trivia"), store.clone() as Arc<dyn Store>).unwrap()),
-            hasher: UserHasher::new(b"test-salt-0123456789".to_vec()),
-            user_limiter: RateLimiter::per_minute(images_per_minute),
-            global_limiter: RateLimiter::per_minute(1000),
-            keep_images: false,
-        });
+        let (services, store) = support::services(&format!("tg-{name}"), images_per_minute);
         let mut config = TelegramConfig::new(SecretString::new(TOKEN));
         config.api_url = Some(fake.url());
         config.poll_timeout_secs = 1;
@@ -125,11 +58,7 @@ impl Harness {
             let _ = stop.send(());
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
-        let logs = String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned();
-        assert!(
-            !logs.contains(TOKEN) && !logs.contains("TEST-token"),
-            "the token leaked into the logs"
-        );
+        support::assert_not_logged(TOKEN, "TEST-token");
     }
 
     fn verdict_rows(&self) -> u64 {
@@ -361,10 +290,7 @@ async fn facts_stats_buttons_and_reactions() {
         json!({ "chat": fake::chat(42), "message_id": verdict_id, "user": fake::user(8), "date": 1_700_000_100,
                 "old_reaction": [], "new_reaction": [{ "type": "emoji", "emoji": "👍" }] }),
     );
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while h.store.counts().unwrap().1 < 2 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    support::wait_until(WAIT, || h.store.counts().unwrap().1 >= 2).await;
     assert_eq!(h.store.counts().unwrap().1, 2, "the reaction is a vote");
 
     h.fake.push_update(
