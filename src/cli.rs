@@ -223,6 +223,9 @@ pub struct RunArgs {
     /// Images waiting for the classifier before new ones get "busy".
     #[arg(long, env = "ISPOTATO_QUEUE_CAPACITY", default_value_t = 32)]
     pub queue_capacity: usize,
+    /// Admin HTTP listener (/healthz, /readyz, /metrics); "off" to disable. Keep it private.
+    #[arg(long, env = "ISPOTATO_ADMIN_LISTEN", default_value = "127.0.0.1:9184")]
+    pub admin_listen: String,
     /// File with the per-install salt for hashing user ids (created on first run).
     #[arg(long, env = "ISPOTATO_SALT_FILE")]
     pub salt_file: Option<PathBuf>,

@@ -1,5 +1,6 @@
 //! `ispotato`: the command-line front end over `ispotato-core`.
 
+mod admin;
 mod cli;
 mod commands;
 mod setup;

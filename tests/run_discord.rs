@@ -25,6 +25,7 @@ async fn the_binary_serves_discord_through_env_configured_fakes() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ispotato"))
         .arg("run")
         .env("DISCORD_TOKEN", TOKEN)
+        .env("ISPOTATO_ADMIN_LISTEN", "off")
         .env("ISPOTATO_DISCORD_API_URL", fake.url().as_str())
         .env("ISPOTATO_DISCORD_SHARDS", "1")
         .env("ISPOTATO_DATABASE_PATH", dir.join("bot.db"))

@@ -40,8 +40,14 @@ async fn the_binary_serves_telegram_through_env_configured_fakes() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("bot.db");
+    let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ispotato"))
         .arg("run")
+        .env("ISPOTATO_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
         .env("TELOXIDE_TOKEN", TOKEN)
         .env_remove("DISCORD_TOKEN")
         .env_remove("DISCORD_TOKEN_FILE")
@@ -58,6 +64,17 @@ async fn the_binary_serves_telegram_through_env_configured_fakes() {
     fake.add_file("spud", Some(photo), 30_000);
     fake.push_update("message", fake::photo_message(1, 42, "spud", 30_000));
     let sent = fake.wait_for("sendMessage", 1, Duration::from_secs(60)).await;
+    let health = http_get(admin_port, "/healthz").await;
+    let ready = http_get(admin_port, "/readyz").await;
+    // The verdict is counted just after the reply is sent: poll briefly.
+    let mut metrics = String::new();
+    for _ in 0..50 {
+        metrics = http_get(admin_port, "/metrics").await;
+        if metrics.contains("ispotato_images_judged_total{") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // Stop it the way a service manager would.
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let status = tokio::task::spawn_blocking(move || {
@@ -83,6 +100,26 @@ async fn the_binary_serves_telegram_through_env_configured_fakes() {
     );
     assert!(logs.contains("telegram bot connected"), "{logs}");
     assert!(
+        health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
+        "{health}"
+    );
+    assert!(
+        ready.starts_with("HTTP/1.1 200") && ready.contains("ready: model 0.1.0"),
+        "{ready}"
+    );
+    assert!(
+        metrics.contains("ispotato_images_judged_total{platform=\"telegram\",verdict=\"potato\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ispotato_frontend_connected{frontend=\"telegram\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ispotato_stage_seconds_count{stage=\"inference\"} 1"),
+        "{metrics}"
+    );
+    assert!(
         dir.join("ispotato.salt").is_file(),
         "the salt is created next to the database"
     );
@@ -93,4 +130,20 @@ async fn the_binary_serves_telegram_through_env_configured_fakes() {
     };
     assert_eq!(conn_rows, 1);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A minimal HTTP/1.1 GET against the admin listener; returns the whole response.
+async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    for _ in 0..50 {
+        if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
+            let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let mut out = String::new();
+            stream.read_to_string(&mut out).await.unwrap();
+            return out;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("admin listener on port {port} never answered");
 }

@@ -167,7 +167,15 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode
         user_limiter: RateLimiter::per_minute(args.user_images_per_minute),
         global_limiter: RateLimiter::per_minute(args.global_images_per_minute),
         keep_images: global.keep_images,
+        telemetry: Default::default(),
     });
+    if telegram.is_some() {
+        services.telemetry.set_connected("telegram", false);
+    }
+    if discord.is_some() {
+        services.telemetry.set_connected("discord", false);
+    }
+    crate::admin::start(&args.admin_listen, services.clone()).await?;
     let watcher = trivia.watch(Duration::from_secs(5));
     let cleanup = spawn_image_cleanup(store, global.image_retention, Duration::from_secs(24 * 3600));
     // One signal stops every front end.

@@ -29,6 +29,7 @@ pub mod secret;
 pub mod services;
 pub mod stats;
 pub mod store;
+pub mod telemetry;
 pub mod trivia;
 pub mod verdict;
 

@@ -6,6 +6,7 @@ use crate::judge::{Judge, Judged};
 use crate::privacy::UserHasher;
 use crate::rate_limit::RateLimiter;
 use crate::store::{unix_now, NewVerdict, Retraction, Store, Vote};
+use crate::telemetry::Telemetry;
 use crate::trivia::TriviaService;
 
 pub struct Services {
@@ -19,6 +20,8 @@ pub struct Services {
     pub global_limiter: RateLimiter,
     /// Whether image bytes are passed to the store (it keeps them only when configured to).
     pub keep_images: bool,
+    /// Counters and latencies for `/metrics`, front-end readiness for `/readyz`.
+    pub telemetry: Arc<Telemetry>,
 }
 
 /// Why a request was refused before any work: the message for the user.
@@ -60,6 +63,9 @@ impl Services {
     /// Stores every verdict of one reply (the `Ok` entries, by their position in the reply),
     /// off the async runtime. Failures are logged: the user already has the answer.
     pub async fn record_verdicts<E>(&self, place: &ReplyPlace, user_hash: &str, results: &[Result<Judged, E>]) {
+        for judged in results.iter().filter_map(|r| r.as_ref().ok()) {
+            self.telemetry.judged(place.platform, &judged.verdict);
+        }
         let keep = self.keep_images;
         let rows: Vec<(NewVerdict, Option<Arc<Vec<u8>>>)> = results
             .iter()
@@ -96,13 +102,19 @@ impl Services {
         .await;
         match result {
             Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "could not store verdicts"),
+            Ok(Err(e)) => {
+                self.telemetry.error(place.platform, "store");
+                tracing::error!(error = %e, "could not store verdicts")
+            }
             Err(e) => tracing::error!(error = %e, "verdict store task failed"),
         }
     }
 
     /// Stores a vote off the async runtime and returns the short answer for the voter.
     pub async fn vote(&self, vote: Vote) -> &'static str {
+        if !vote.is_bot {
+            self.telemetry.vote(&vote.platform, vote.source.as_str());
+        }
         let store = self.store.clone();
         match tokio::task::spawn_blocking(move || store.record_vote(&vote)).await {
             Ok(Ok(outcome)) => outcome.thanks(),

@@ -91,6 +91,7 @@ where
 impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
         let _ = self.me.set(ready.user.id);
+        self.services.telemetry.set_connected("discord", true);
         let registered = match self.config.guild_id {
             Some(guild) => serenity::all::GuildId::new(guild)
                 .set_commands(&ctx.http, commands::all())
@@ -268,6 +269,7 @@ impl Handler {
     /// The central error path: a short ephemeral message for the user, a log line for us.
     async fn fail(&self, ctx: &Context, cmd: &CommandInteraction, deferred: bool, message: &str, reason: &str) {
         tracing::info!(command = %cmd.data.name, reason, "request refused: {message}");
+        self.services.telemetry.rejected("discord", reason);
         let text = format!("Sorry, {message}.");
         let result = if deferred {
             // The deferred reply is public; replace it with an ephemeral follow-up.
@@ -299,6 +301,7 @@ impl Handler {
                     let outcome = self.services.judge.judge(ImageSource::Url(link.url.clone())).await;
                     if let Err(e) = &outcome {
                         tracing::info!(reason = e.reason(), "image refused");
+                        self.services.telemetry.rejected("discord", e.reason());
                     }
                     results.push((link.name, outcome.map_err(|e| e.to_string())));
                 }

@@ -134,6 +134,7 @@ async fn on_message(bot: TgBot, msg: Message, ctx: Arc<Context>, me: Me) -> Hand
     }
     if let Extracted::NotStill(what) = extracted {
         tracing::info!(chat = msg.chat.id.0, what, "not a still image");
+        ctx.services.telemetry.rejected("telegram", "not_still_image");
         let _ = send_text(
             &bot,
             &ctx,
@@ -199,6 +200,7 @@ async fn judge_messages(bot: &TgBot, ctx: &Context, reply_to: &Message, sources:
     let user_hash = ctx.services.hasher.hash("telegram", &user);
     if let Err(throttled) = ctx.services.admit(&user_hash, refs.len()) {
         tracing::info!(chat = reply_to.chat.id.0, reason = "rate_limited", "request refused");
+        ctx.services.telemetry.rejected("telegram", "rate_limited");
         let _ = send_text(bot, ctx, reply_to, format!("Sorry, {throttled}.")).await;
         return;
     }
@@ -208,6 +210,7 @@ async fn judge_messages(bot: &TgBot, ctx: &Context, reply_to: &Message, sources:
         let outcome = judge_one(bot, ctx, r).await;
         if let Err(e) = &outcome {
             tracing::info!(chat = reply_to.chat.id.0, reason = e.reason(), "image refused");
+            ctx.services.telemetry.rejected("telegram", e.reason());
         }
         results.push(outcome.map_err(|e| e.to_string()));
     }

@@ -61,6 +61,7 @@ pub async fn run(
         .await
         .map_err(|e| TelegramError::Startup(scrub(&e)))?;
     tracing::info!(bot = %me.username(), "telegram bot connected");
+    services.telemetry.set_connected("telegram", true);
     if let Err(e) = retry::with_retries("setMyCommands", || {
         bot.set_my_commands(commands::Command::bot_commands()).send()
     })

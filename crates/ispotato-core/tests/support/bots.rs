@@ -56,6 +56,7 @@ pub fn services(name: &str, images_per_minute: usize) -> (Arc<Services>, Arc<Sql
         user_limiter: RateLimiter::per_minute(images_per_minute),
         global_limiter: RateLimiter::per_minute(1000),
         keep_images: false,
+        telemetry: Default::default(),
     });
     (services, store)
 }
