@@ -1,5 +1,7 @@
 //! The admin HTTP listener: `/healthz` (the process answers), `/readyz` (model loaded, store
-//! usable, every configured front end connected) and `/metrics` (Prometheus text).
+//! usable, every configured front end connected), `/metrics` (Prometheus text) and
+//! `POST /admin/reload-model` (load the model card again and swap it in; a broken one is
+//! refused and the old one keeps serving).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -7,14 +9,45 @@ use std::sync::Arc;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use ispotato_core::services::Services;
 
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
-async fn readyz(State(services): State<Arc<Services>>) -> (StatusCode, String) {
+#[derive(Clone)]
+pub struct AdminState {
+    pub services: Arc<Services>,
+    /// The model card to reload from.
+    pub card: std::path::PathBuf,
+}
+
+/// Reloads the model from the card; shared by the endpoint and SIGHUP.
+pub async fn reload_model(state: &AdminState) -> Result<String, String> {
+    let (services, card) = (state.services.clone(), state.card.clone());
+    match tokio::task::spawn_blocking(move || services.judge.queue().reload(&card)).await {
+        Ok(Ok(model)) => Ok(model.card().version.clone()),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "model reload refused; the old model keeps serving");
+            Err(e.to_string())
+        }
+        Err(e) => Err(format!("reload task failed: {e}")),
+    }
+}
+
+async fn reload(State(state): State<AdminState>) -> (StatusCode, String) {
+    match reload_model(&state).await {
+        Ok(version) => (StatusCode::OK, format!("reloaded: model {version}\n")),
+        Err(e) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("refused, the old model keeps serving: {e}\n"),
+        ),
+    }
+}
+
+async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {
+    let services = state.services;
     let mut problems = Vec::new();
     let store = services.store.clone();
     match tokio::task::spawn_blocking(move || store.counts()).await {
@@ -37,13 +70,14 @@ async fn readyz(State(services): State<Arc<Services>>) -> (StatusCode, String) {
     }
 }
 
-async fn metrics(State(services): State<Arc<Services>>) -> impl IntoResponse {
+async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
+    let services = state.services;
     let body = services.telemetry.render(services.judge.queue().depth());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
 /// Binds the listener now (so a bad address fails start-up) and serves it in the background.
-pub async fn start(listen: &str, services: Arc<Services>) -> anyhow::Result<Option<SocketAddr>> {
+pub async fn start(listen: &str, state: AdminState) -> anyhow::Result<Option<SocketAddr>> {
     if listen.eq_ignore_ascii_case("off") {
         return Ok(None);
     }
@@ -58,7 +92,8 @@ pub async fn start(listen: &str, services: Arc<Services>) -> anyhow::Result<Opti
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(services);
+        .route("/admin/reload-model", post(reload))
+        .with_state(state);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "admin listener stopped");

@@ -40,6 +40,12 @@ async fn the_binary_serves_telegram_through_env_configured_fakes() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("bot.db");
+    // A private copy of the model, so the test can change it under the running bot.
+    let models = dir.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    for f in ["ispotato.json", "efficientnet_lite0_features.onnx"] {
+        std::fs::copy(root().join("models").join(f), models.join(f)).unwrap();
+    }
     let admin_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -55,7 +61,7 @@ async fn the_binary_serves_telegram_through_env_configured_fakes() {
         .env("ISPOTATO_DATABASE_PATH", &db)
         .env("ISPOTATO_ALLOW_LOOPBACK", "1")
         .env("ISPOTATO_LOG", "info")
-        .env_remove("ISPOTATO_MODEL")
+        .env("ISPOTATO_MODEL", &models)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -74,6 +80,31 @@ async fn the_binary_serves_telegram_through_env_configured_fakes() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Hot reload: a new version through the endpoint, a broken card refused, then SIGHUP.
+    let set_version = |v: &str| {
+        let mut card: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(models.join("ispotato.json")).unwrap()).unwrap();
+        card["version"] = serde_json::Value::String(v.into());
+        std::fs::write(models.join("ispotato.json"), card.to_string()).unwrap();
+    };
+    let original_card = std::fs::read_to_string(models.join("ispotato.json")).unwrap();
+    set_version("0.1.0-reloaded");
+    let reloaded = http_request(admin_port, "POST", "/admin/reload-model").await;
+    let ready_after_reload = http_get(admin_port, "/readyz").await;
+    std::fs::write(models.join("ispotato.json"), "{ broken").unwrap();
+    let refused = http_request(admin_port, "POST", "/admin/reload-model").await;
+    let ready_after_refusal = http_get(admin_port, "/readyz").await;
+    std::fs::write(models.join("ispotato.json"), &original_card).unwrap();
+    set_version("0.1.0-sighup");
+    let _ = Command::new("kill").args(["-HUP", &child.id().to_string()]).status();
+    let mut ready_after_hup = String::new();
+    for _ in 0..100 {
+        ready_after_hup = http_get(admin_port, "/readyz").await;
+        if ready_after_hup.contains("0.1.0-sighup") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Stop it the way a service manager would.
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
@@ -99,6 +130,23 @@ async fn the_binary_serves_telegram_through_env_configured_fakes() {
         "token in logs:\n{logs}"
     );
     assert!(logs.contains("telegram bot connected"), "{logs}");
+    assert!(
+        reloaded.starts_with("HTTP/1.1 200") && reloaded.contains("reloaded: model 0.1.0-reloaded"),
+        "{reloaded}"
+    );
+    assert!(
+        ready_after_reload.contains("ready: model 0.1.0-reloaded"),
+        "{ready_after_reload}"
+    );
+    assert!(refused.starts_with("HTTP/1.1 422"), "{refused}");
+    assert!(
+        ready_after_refusal.contains("ready: model 0.1.0-reloaded"),
+        "old model keeps serving: {ready_after_refusal}"
+    );
+    assert!(
+        ready_after_hup.contains("ready: model 0.1.0-sighup"),
+        "SIGHUP reload: {ready_after_hup}"
+    );
     assert!(
         health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
         "{health}"
@@ -132,12 +180,18 @@ async fn the_binary_serves_telegram_through_env_configured_fakes() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A minimal HTTP/1.1 GET against the admin listener; returns the whole response.
 async fn http_get(port: u16, path: &str) -> String {
+    http_request(port, "GET", path).await
+}
+
+/// A minimal HTTP/1.1 request against the admin listener; returns the whole response.
+async fn http_request(port: u16, method: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     for _ in 0..50 {
         if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
-            let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+            let request = format!(
+                "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
             stream.write_all(request.as_bytes()).await.unwrap();
             let mut out = String::new();
             stream.read_to_string(&mut out).await.unwrap();

@@ -111,6 +111,27 @@ fn discord_config(args: &RunArgs) -> anyhow::Result<Option<DiscordConfig>> {
     Ok(Some(config))
 }
 
+/// Reloads the model on every SIGHUP (the trivia deck reloads on the same signal).
+fn spawn_sighup_model_reload(state: crate::admin::AdminState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+                return;
+            };
+            while hangup.recv().await.is_some() {
+                match crate::admin::reload_model(&state).await {
+                    Ok(version) => tracing::info!(version, "model reloaded on SIGHUP"),
+                    Err(e) => tracing::error!(error = %e, "model reload on SIGHUP refused"),
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        std::future::pending::<()>().await
+    })
+}
+
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
@@ -175,7 +196,13 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode
     if discord.is_some() {
         services.telemetry.set_connected("discord", false);
     }
-    crate::admin::start(&args.admin_listen, services.clone()).await?;
+    let card = ispotato_core::classifier::locate_model(global.model.as_deref())?;
+    let admin = crate::admin::AdminState {
+        services: services.clone(),
+        card,
+    };
+    crate::admin::start(&args.admin_listen, admin.clone()).await?;
+    let model_reloader = spawn_sighup_model_reload(admin);
     let watcher = trivia.watch(Duration::from_secs(5));
     let cleanup = spawn_image_cleanup(store, global.image_retention, Duration::from_secs(24 * 3600));
     // One signal stops every front end.
@@ -227,6 +254,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode
     }
     watcher.abort();
     cleanup.abort();
+    model_reloader.abort();
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 

@@ -164,3 +164,29 @@ fn tempdir() -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+#[test]
+fn a_model_reload_swaps_atomically_and_a_broken_one_is_refused() {
+    let dir = tempdir().join("reload");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut card: Value = serde_json::from_str(&std::fs::read_to_string(card_path()).unwrap()).unwrap();
+    let onnx = card["backbone"]["file"].as_str().unwrap().to_string();
+    std::fs::copy(common::repo_root().join("models").join(&onnx), dir.join(&onnx)).unwrap();
+    let queue = InferenceQueue::new(Arc::new(Classifier::load(&card_path()).unwrap()), 1, 4);
+    assert_eq!(queue.classifier().card().version, "0.1.0");
+
+    card["version"] = Value::String("0.1.0-reloaded".into());
+    std::fs::write(dir.join("ispotato.json"), card.to_string()).unwrap();
+    let fresh = queue.reload(&dir.join("ispotato.json")).unwrap();
+    assert_eq!(fresh.card().version, "0.1.0-reloaded");
+    assert_eq!(queue.classifier().card().version, "0.1.0-reloaded");
+
+    std::fs::write(dir.join("ispotato.json"), "{ not json").unwrap();
+    assert!(queue.reload(&dir.join("ispotato.json")).is_err());
+    assert_eq!(
+        queue.classifier().card().version,
+        "0.1.0-reloaded",
+        "the old model keeps serving"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
