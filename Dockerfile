@@ -1,23 +1,35 @@
 # syntax=docker/dockerfile:1
-# Multi-stage build: a release binary on the official Rust image, then a small non-root runtime.
+# Multi-stage build: a release binary on the official Rust image, then a small non-root runtime
+# with the model and the trivia deck. The database lives on a volume.
 
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY crates ./crates
 COPY src ./src
+COPY tests ./tests
 RUN cargo build --release --locked --bin ispotato
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
-    && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin ispotato
+    && useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin ispotato \
+    && mkdir -p /data \
+    && chown ispotato /data
 WORKDIR /app
 COPY --from=build /src/target/release/ispotato /app/bin/ispotato
 COPY models /app/models
+COPY trivia /app/trivia
 COPY samples /app/samples
+ENV ISPOTATO_DATABASE_PATH=/data/ispotato.db \
+    ISPOTATO_ADMIN_LISTEN=0.0.0.0:9184 \
+    ISPOTATO_LOG_FORMAT=json \
+    ISPOTATO_LOG=info
+VOLUME ["/data"]
+EXPOSE 9184
 USER ispotato
-# The binary finds models/ one folder above itself (/app/models).
+# The binary finds models/ and trivia/ one folder above itself (/app).
+HEALTHCHECK --interval=30s --timeout=6s --start-period=20s --retries=3 CMD ["/app/bin/ispotato", "health"]
 ENTRYPOINT ["/app/bin/ispotato"]
-CMD ["classify", "/app/samples/potatoes_in_store_bin.jpg", "/app/samples/red_peppers.jpg"]
+CMD ["run"]

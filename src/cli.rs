@@ -144,6 +144,16 @@ pub enum Command {
     },
     /// Run the configured chat front ends (today: Telegram) until SIGINT/SIGTERM.
     Run(Box<RunArgs>),
+    /// Ask a running `ispotato run` whether it is healthy (for container health checks): GET
+    /// /healthz (or /readyz with --ready) on the admin listener; exit 0 when it answers 200.
+    Health {
+        /// Admin listener address.
+        #[arg(long, env = "ISPOTATO_ADMIN_LISTEN", default_value = "127.0.0.1:9184")]
+        admin: String,
+        /// Check readiness (front ends connected) instead of liveness.
+        #[arg(long)]
+        ready: bool,
+    },
     /// Time decode, preprocessing and inference per image size, with peak memory.
     Bench {
         /// Folder of images (default: ../shared/data/bench, the phone photos).
@@ -226,6 +236,9 @@ pub struct RunArgs {
     /// Admin HTTP listener (/healthz, /readyz, /metrics); "off" to disable. Keep it private.
     #[arg(long, env = "ISPOTATO_ADMIN_LISTEN", default_value = "127.0.0.1:9184")]
     pub admin_listen: String,
+    /// Seconds in-flight verdicts get to finish after SIGTERM/SIGINT before the process exits.
+    #[arg(long, env = "ISPOTATO_DRAIN_SECONDS", default_value_t = 20)]
+    pub drain_seconds: u64,
     /// File with the per-install salt for hashing user ids (created on first run).
     #[arg(long, env = "ISPOTATO_SALT_FILE")]
     pub salt_file: Option<PathBuf>,

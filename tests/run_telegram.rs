@@ -33,6 +33,20 @@ fn run_without_a_front_end_says_what_to_set() {
     );
 }
 
+#[test]
+fn health_fails_when_nothing_answers() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new(env!("CARGO_BIN_EXE_ispotato"))
+        .args(["health", "--admin", &format!("127.0.0.1:{port}")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_serves_telegram_through_env_configured_fakes() {
     let fake = fake::Fake::start(TOKEN).await;
@@ -106,6 +120,10 @@ async fn the_binary_serves_telegram_through_env_configured_fakes() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let probe = Command::new(env!("CARGO_BIN_EXE_ispotato"))
+        .args(["health", "--ready", "--admin", &format!("127.0.0.1:{admin_port}")])
+        .output()
+        .unwrap();
     // Stop it the way a service manager would.
     let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
     let status = tokio::task::spawn_blocking(move || {
@@ -130,6 +148,8 @@ async fn the_binary_serves_telegram_through_env_configured_fakes() {
         "token in logs:\n{logs}"
     );
     assert!(logs.contains("telegram bot connected"), "{logs}");
+    assert!(probe.status.success(), "{}", String::from_utf8_lossy(&probe.stderr));
+    assert!(String::from_utf8_lossy(&probe.stdout).contains("ready: model"));
     assert!(
         reloaded.starts_with("HTTP/1.1 200") && reloaded.contains("reloaded: model 0.1.0-reloaded"),
         "{reloaded}"

@@ -5,6 +5,7 @@ mod classify;
 mod eval;
 mod facts;
 mod feedback;
+mod health;
 mod run;
 mod stats;
 mod train;
@@ -49,6 +50,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await
         }
+        Command::Health { ref admin, ready } => health::run(admin, ready).await,
         Command::Run(ref args) => run::run(&cli.global, args).await,
         Command::Bench {
             ref dir,

@@ -235,6 +235,19 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode
                 .map_err(|e| anyhow::anyhow!(e))
         });
     }
+    // After a stop signal, in-flight work gets `drain` to finish; then the process exits anyway.
+    let drain = Duration::from_secs(args.drain_seconds);
+    let mut stop_seen = stop_tx.subscribe();
+    tokio::spawn(async move {
+        if stop_seen.recv().await.is_ok() {
+            tokio::time::sleep(drain).await;
+            tracing::warn!(
+                seconds = drain.as_secs(),
+                "in-flight work did not finish within the drain bound; exiting"
+            );
+            std::process::exit(0);
+        }
+    });
     let mut failed = false;
     while let Some(result) = tasks.join_next().await {
         match result {
