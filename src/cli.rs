@@ -161,6 +161,9 @@ pub enum Command {
         /// Timed runs per image (after one warm-up run).
         #[arg(long, default_value_t = 5)]
         runs: usize,
+        /// Print the rows as one JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
         /// Internal: measure only these files and print one JSON row (used in a child process
         /// so each size's peak memory is its own).
         #[arg(long, hide = true, num_args = 1.., value_delimiter = ',')]

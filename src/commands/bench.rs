@@ -41,6 +41,7 @@ pub async fn run(
     global: &GlobalArgs,
     dir: Option<&Path>,
     runs: usize,
+    json: bool,
     child: Option<&[PathBuf]>,
 ) -> anyhow::Result<ExitCode> {
     if let Some(files) = child {
@@ -80,6 +81,10 @@ pub async fn run(
         let mut row: Row = serde_json::from_slice(&output.stdout).context("reading the bench child's row")?;
         row.size = size;
         rows.push(row);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+        return Ok(ExitCode::SUCCESS);
     }
     println!("medians over {runs} runs per image, one thread; release build for real numbers");
     println!("decode = serving (big JPEGs reduced in the IDCT); full decode = every pixel (--jpeg-reduce-min-side 0)");

@@ -55,7 +55,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench {
             ref dir,
             runs,
+            json,
             ref child,
-        } => bench::run(&cli.global, dir.as_deref(), runs, child.as_deref()).await,
+        } => bench::run(&cli.global, dir.as_deref(), runs, json, child.as_deref()).await,
     }
 }
