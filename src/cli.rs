@@ -19,6 +19,10 @@ pub struct Cli {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
+    /// YAML configuration file (see config/ispotato.example.yaml). Command-line options and
+    /// ISPOTATO_* variables override it; it overrides the defaults.
+    #[arg(long, global = true, env = "ISPOTATO_CONFIG")]
+    pub config: Option<PathBuf>,
     /// Model card (JSON) or a folder holding ispotato.json. Default: models/ next to the
     /// binary (or up to three folders above it), then ./models.
     #[arg(long, global = true, env = "ISPOTATO_MODEL")]
@@ -144,6 +148,11 @@ pub enum Command {
     },
     /// Run the configured chat front ends (today: Telegram) until SIGINT/SIGTERM.
     Run(Box<RunArgs>),
+    /// Validate the configuration (file, variables, options) without starting anything.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Ask a running `ispotato run` whether it is healthy (for container health checks): GET
     /// /healthz (or /readyz with --ready) on the admin listener; exit 0 when it answers 200.
     Health {
@@ -245,4 +254,10 @@ pub struct RunArgs {
     /// File with the per-install salt for hashing user ids (created on first run).
     #[arg(long, env = "ISPOTATO_SALT_FILE")]
     pub salt_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Load and check the configuration; print the effective settings (secrets redacted).
+    Check,
 }

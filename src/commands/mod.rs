@@ -7,12 +7,14 @@ mod facts;
 mod feedback;
 mod health;
 mod run;
+
+pub use run::parse_shards;
 mod stats;
 mod train;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, FactsCommand, FeedbackCommand};
+use crate::cli::{Cli, Command, ConfigCommand, FactsCommand, FeedbackCommand};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -49,6 +51,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 },
             )
             .await
+        }
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            println!("{}", crate::config::check(&cli)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Health { ref admin, ready } => health::run(admin, ready).await,
         Command::Run(ref args) => run::run(&cli.global, args).await,

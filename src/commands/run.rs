@@ -72,7 +72,7 @@ fn telegram_config(args: &RunArgs) -> anyhow::Result<Option<TelegramConfig>> {
     Ok(Some(config))
 }
 
-fn parse_shards(text: &str) -> anyhow::Result<Shards> {
+pub fn parse_shards(text: &str) -> anyhow::Result<Shards> {
     let text = text.trim();
     if text.eq_ignore_ascii_case("auto") {
         return Ok(Shards::Auto);
