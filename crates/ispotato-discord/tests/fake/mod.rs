@@ -175,6 +175,14 @@ pub fn reaction(user_id: &str, message_id: &str, emoji: &str) -> Value {
             "burst": false, "type": 0 })
 }
 
+/// Milliseconds since the Unix epoch, stamped on recorded calls (load tests measure latency).
+pub fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
 fn json_response(status: StatusCode, body: Value) -> Response {
     (status, axum::Json(body)).into_response()
 }
@@ -208,11 +216,17 @@ async fn rest(State(state): State<Arc<FakeState>>, method: Method, uri: Uri, bod
             };
         }
     }
+    let mut recorded = if body.is_object() {
+        body.clone()
+    } else {
+        json!({ "body": body.clone() })
+    };
+    recorded["_at_ms"] = json!(now_ms());
     state
         .calls
         .lock()
         .unwrap()
-        .push((method.to_string(), path.clone(), body.clone()));
+        .push((method.to_string(), path.clone(), recorded));
     if path.contains("/commands") && method == Method::PUT {
         let cmds: Vec<Value> = body
             .as_array()

@@ -133,6 +133,14 @@ fn multipart_fields(body: &[u8]) -> Value {
     Value::Object(fields)
 }
 
+/// Milliseconds since the Unix epoch, stamped on recorded calls (load tests measure latency).
+pub fn now_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis())
+        .unwrap_or(0)
+}
+
 fn ok(result: Value) -> Response {
     axum::Json(json!({ "ok": true, "result": result })).into_response()
 }
@@ -170,7 +178,11 @@ async fn api(
     let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| multipart_fields(&body));
     let method = method.to_lowercase();
     if method != "getupdates" {
-        state.calls.lock().unwrap().push((method.clone(), body.clone()));
+        let mut recorded = body.clone();
+        if let Value::Object(map) = &mut recorded {
+            map.insert("_at_ms".into(), json!(now_ms()));
+        }
+        state.calls.lock().unwrap().push((method.clone(), recorded));
     }
     match method.as_str() {
         "getme" => ok(bot_user()),
