@@ -51,10 +51,6 @@ impl Ingestor {
         &self.limits
     }
 
-    pub fn fetcher(&self) -> &Fetcher {
-        &self.fetcher
-    }
-
     /// Loads the raw bytes of a source, enforcing the byte cap.
     pub async fn load_bytes(&self, source: ImageSource) -> Result<Vec<u8>, IngestError> {
         let max = self.limits.max_bytes;

@@ -103,6 +103,12 @@ impl Verdict {
     }
 }
 
+/// A ten-step bar for a confidence in [0, 1], drawn with the given filled and empty glyphs.
+pub fn confidence_bar(confidence: f32, filled: &str, empty: &str) -> String {
+    let n = (confidence.clamp(0.0, 1.0) * 10.0).round() as usize;
+    format!("{}{}", filled.repeat(n), empty.repeat(10 - n))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +120,14 @@ mod tests {
         assert_eq!(Label::from_probability(0.5, 0.2, 0.8), Label::Unsure);
         assert_eq!(Label::from_probability(0.2, 0.2, 0.8), Label::Unsure);
         assert_eq!(Label::from_probability(0.19, 0.2, 0.8), Label::NotPotato);
+    }
+
+    #[test]
+    fn bars_fill_with_confidence() {
+        assert_eq!(confidence_bar(1.0, "▰", "▱"), "▰▰▰▰▰▰▰▰▰▰");
+        assert_eq!(confidence_bar(0.54, "▰", "▱"), "▰▰▰▰▰▱▱▱▱▱");
+        assert_eq!(confidence_bar(0.0, "█", "░"), "░░░░░░░░░░");
+        assert_eq!(confidence_bar(1.7, "#", "."), "##########");
     }
 
     #[test]

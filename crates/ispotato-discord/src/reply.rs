@@ -10,8 +10,7 @@ pub const THUMBS_UP: &str = "👍";
 pub const THUMBS_DOWN: &str = "👎";
 
 pub fn bar(confidence: f32) -> String {
-    let filled = (confidence.clamp(0.0, 1.0) * 10.0).round() as usize;
-    format!("{}{}", "█".repeat(filled), "░".repeat(10 - filled))
+    ispotato_core::verdict::confidence_bar(confidence, "█", "░")
 }
 
 fn line(j: &Judged) -> String {

@@ -69,7 +69,7 @@ async fn send_text(bot: &TgBot, ctx: &Context, msg: &Message, text: String) -> R
     sent
 }
 
-async fn on_command(bot: TgBot, msg: Message, cmd: Command, ctx: Arc<Context>, me: Me) -> HandlerResult {
+async fn on_command(bot: TgBot, msg: Message, cmd: Command, ctx: Arc<Context>) -> HandlerResult {
     match cmd {
         Command::Start | Command::Help => {
             let _ = send_text(&bot, &ctx, &msg, HELP.to_string()).await;
@@ -116,7 +116,6 @@ async fn on_command(bot: TgBot, msg: Message, cmd: Command, ctx: Arc<Context>, m
             let _ = send_text(&bot, &ctx, &msg, text).await;
         }
     }
-    let _ = me;
     Ok(())
 }
 

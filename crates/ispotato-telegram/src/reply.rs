@@ -10,8 +10,7 @@ pub const DISAGREE: &str = "fb:0";
 
 /// A ten-step bar for a confidence in [0, 1].
 pub fn bar(confidence: f32) -> String {
-    let filled = (confidence.clamp(0.0, 1.0) * 10.0).round() as usize;
-    format!("{}{}", "▰".repeat(filled), "▱".repeat(10 - filled))
+    ispotato_core::verdict::confidence_bar(confidence, "▰", "▱")
 }
 
 pub fn verdict_line(j: &Judged) -> String {
@@ -55,16 +54,4 @@ pub fn feedback_keyboard() -> InlineKeyboardMarkup {
         InlineKeyboardButton::callback("👍 Right", AGREE),
         InlineKeyboardButton::callback("👎 Wrong", DISAGREE),
     ]])
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bars_fill_with_confidence() {
-        assert_eq!(bar(1.0), "▰▰▰▰▰▰▰▰▰▰");
-        assert_eq!(bar(0.54), "▰▰▰▰▰▱▱▱▱▱");
-        assert_eq!(bar(0.0), "▱▱▱▱▱▱▱▱▱▱");
-    }
 }
