@@ -1,11 +1,13 @@
 //! The whole job for one image, shared by every front end: load (bytes, path or URL, with all
-//! the ingest guards), decode off the runtime, classify through the bounded queue.
+//! the ingest guards) once admitted to the bounded queue, then decode and classify in one of its
+//! worker slots.
 
 use std::sync::Arc;
 
 use crate::decode::decode;
 use crate::error::{ClassifyError, IngestError};
 use crate::ingest::{ImageSource, Ingestor};
+use crate::queue::Admission;
 use crate::queue::InferenceQueue;
 use crate::verdict::Verdict;
 
@@ -55,22 +57,33 @@ impl Judge {
         &self.queue
     }
 
+    /// A place in the inference queue, or "busy": take it before downloading anything.
+    pub fn admit(&self) -> Result<Admission, JudgeError> {
+        Ok(self.queue.admit()?)
+    }
+
     pub async fn judge(&self, source: ImageSource) -> Result<Judged, JudgeError> {
+        let admission = self.admit()?;
         let bytes = self.ingestor.load_bytes(source).await?;
-        self.judge_bytes(bytes).await
+        self.judge_admitted(admission, bytes).await
     }
 
     pub async fn judge_bytes(&self, bytes: Vec<u8>) -> Result<Judged, JudgeError> {
+        let admission = self.admit()?;
+        self.judge_admitted(admission, bytes).await
+    }
+
+    /// Decodes (with the ingest guards) and classifies `bytes` in one worker slot.
+    pub async fn judge_admitted(&self, admission: Admission, bytes: Vec<u8>) -> Result<Judged, JudgeError> {
         let bytes = Arc::new(bytes);
         let limits = *self.ingestor.limits();
-        let for_decode = bytes.clone();
-        let image = tokio::task::spawn_blocking(move || decode(&for_decode, &limits))
-            .await
-            .map_err(|e| IngestError::Corrupt {
-                detail: format!("decoder task failed: {e}"),
-            })??;
-        let sha256 = image.sha256_hex();
-        let verdict = self.queue.classify(image).await?;
+        let for_job = bytes.clone();
+        let (verdict, sha256) = admission
+            .run(move |classifier| -> Result<(Verdict, String), JudgeError> {
+                let image = decode(&for_job, &limits)?;
+                Ok((classifier.classify(&image)?, image.sha256_hex()))
+            })
+            .await??;
         Ok(Judged { verdict, sha256, bytes })
     }
 }

@@ -1,11 +1,12 @@
-//! One bounded inference queue for every front end: at most `workers` images are classified at
-//! once on blocking threads, at most `capacity` are admitted (running or waiting), and the rest
-//! are refused at once with [`ClassifyError::Busy`] instead of piling up in memory.
+//! One bounded inference queue for every front end: at most `capacity` images are admitted
+//! (downloading, waiting or running), at most `workers` are decoded and classified at once on
+//! blocking threads, and the rest are refused at once with [`ClassifyError::Busy`] instead of
+//! piling up in memory.
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::classifier::Classifier;
 use crate::decode::ValidatedImage;
@@ -52,21 +53,51 @@ impl InferenceQueue {
         self.capacity - self.admitted.available_permits()
     }
 
-    pub async fn classify(&self, image: ValidatedImage) -> Result<Verdict, ClassifyError> {
-        let _admitted = self
+    /// Takes a place in the queue, or refuses at once with [`ClassifyError::Busy`] when it is
+    /// full. Front ends admit an image before they download it, so overload costs neither a
+    /// download nor a decode, and at most `capacity` images are held in memory.
+    pub fn admit(&self) -> Result<Admission, ClassifyError> {
+        let permit = self
             .admitted
             .clone()
             .try_acquire_owned()
             .map_err(|_| ClassifyError::Busy)?;
+        Ok(Admission {
+            queue: self.clone(),
+            _permit: permit,
+        })
+    }
+
+    pub async fn classify(&self, image: ValidatedImage) -> Result<Verdict, ClassifyError> {
+        self.admit()?.run(move |classifier| classifier.classify(&image)).await?
+    }
+}
+
+/// A place in the [`InferenceQueue`], held from admission until the job is done.
+pub struct Admission {
+    queue: InferenceQueue,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Admission {
+    /// Waits for one of the `workers` slots, then runs `job` (decode and inference: the CPU-bound
+    /// part) on a blocking thread with the model serving now. At most `workers` jobs run at once,
+    /// so at most that many decoded images and inference states exist at any time.
+    pub async fn run<T, F>(self, job: F) -> Result<T, ClassifyError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Classifier) -> T + Send + 'static,
+    {
         let _running = self
+            .queue
             .running
             .clone()
             .acquire_owned()
             .await
             .map_err(|_| ClassifyError::Inference("queue closed".into()))?;
-        let classifier = self.classifier();
-        tokio::task::spawn_blocking(move || classifier.classify(&image))
+        let classifier = self.queue.classifier();
+        tokio::task::spawn_blocking(move || job(&classifier))
             .await
-            .map_err(|e| ClassifyError::Inference(format!("inference task failed: {e}")))?
+            .map_err(|e| ClassifyError::Inference(format!("inference task failed: {e}")))
     }
 }

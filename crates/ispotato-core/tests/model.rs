@@ -155,6 +155,62 @@ async fn a_full_queue_answers_busy_instead_of_queueing() {
     assert_eq!(queue.depth(), 0);
 }
 
+#[tokio::test]
+async fn a_full_queue_refuses_before_downloading() {
+    use ispotato_core::fetch::FetchConfig;
+    use ispotato_core::judge::{Judge, JudgeError};
+    use ispotato_core::net_guard::LoopbackPolicy;
+    use ispotato_core::{ImageSource, Ingestor};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    // A server that counts requests and answers with the sample photo.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/peppers.jpg", listener.local_addr().unwrap());
+    let hits = Arc::new(AtomicUsize::new(0));
+    let body = std::fs::read(common::repo_root().join("samples/red_peppers.jpg")).unwrap();
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: image/jpeg\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(&body).await;
+            });
+        }
+    });
+    let fetch = FetchConfig {
+        loopback: LoopbackPolicy::Allow,
+        ..FetchConfig::default()
+    };
+    let classifier = Arc::new(Classifier::load(&card_path()).unwrap());
+    let judge = Judge::new(
+        Ingestor::new(IngestLimits::default(), fetch).unwrap(),
+        InferenceQueue::new(classifier, 1, 1),
+    );
+
+    let held = judge.admit().expect("the only place");
+    let refused = judge.judge(ImageSource::Url(url.clone())).await;
+    assert!(
+        matches!(refused, Err(JudgeError::Classify(ClassifyError::Busy))),
+        "{refused:?}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "a refused image is not downloaded");
+
+    drop(held);
+    let judged = judge.judge(ImageSource::Url(url.clone())).await.unwrap();
+    assert_eq!(judged.verdict.label, Label::NotPotato);
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    assert_eq!(judge.queue().depth(), 0, "the place is given back");
+}
+
 fn tempdir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "ispotato-test-{}-{:?}",
@@ -173,7 +229,8 @@ fn a_model_reload_swaps_atomically_and_a_broken_one_is_refused() {
     let onnx = card["backbone"]["file"].as_str().unwrap().to_string();
     std::fs::copy(common::repo_root().join("models").join(&onnx), dir.join(&onnx)).unwrap();
     let queue = InferenceQueue::new(Arc::new(Classifier::load(&card_path()).unwrap()), 1, 4);
-    assert_eq!(queue.classifier().card().version, "0.1.0");
+    let shipped = card["version"].as_str().unwrap().to_string();
+    assert_eq!(queue.classifier().card().version, shipped);
 
     card["version"] = Value::String("0.1.0-reloaded".into());
     std::fs::write(dir.join("ispotato.json"), card.to_string()).unwrap();

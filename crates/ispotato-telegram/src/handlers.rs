@@ -248,8 +248,9 @@ async fn judge_one(bot: &TgBot, ctx: &Context, r: &ImageRef) -> Result<Judged, J
     match r {
         ImageRef::Url(url) => judge.judge(ImageSource::Url(url.clone())).await,
         ImageRef::File { id, size } => {
+            let admission = judge.admit()?;
             let bytes = media::download(bot, &ctx.config.token, id, *size, max_bytes(ctx)).await?;
-            judge.judge_bytes(bytes).await
+            judge.judge_admitted(admission, bytes).await
         }
     }
 }
