@@ -11,6 +11,8 @@ COPY tests ./tests
 RUN cargo build --release --locked --bin ispotato
 
 FROM debian:bookworm-slim AS runtime
+# ca-certificates is left unpinned on purpose: the CA bundle must follow Debian's security updates.
+# hadolint ignore=DL3008
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
     && rm -rf /var/lib/apt/lists/* \
@@ -28,7 +30,7 @@ ENV ISPOTATO_DATABASE_PATH=/data/ispotato.db \
     ISPOTATO_LOG=info
 VOLUME ["/data"]
 EXPOSE 9184
-USER ispotato
+USER 10001
 # The binary finds models/ and trivia/ one folder above itself (/app).
 HEALTHCHECK --interval=30s --timeout=6s --start-period=20s --retries=3 CMD ["/app/bin/ispotato", "health"]
 ENTRYPOINT ["/app/bin/ispotato"]

@@ -45,17 +45,14 @@ fn main() -> std::process::ExitCode {
 
 /// glibc gives every thread that allocates its own malloc arena; with the async workers and the
 /// blocking pool that multiplies resident memory under load for no speed gain. Two arenas keep
-/// the bot lean. A fixed mmap threshold stops glibc from raising it after the first large free,
-/// so image buffers and inference activations (hundreds of KB to MBs each) are mapped and handed
-/// back to the system when freed instead of fragmenting the heap; a low trim threshold returns
-/// freed heap tops promptly. Measured in tests/load.rs (docs/benchmarks.md).
+/// the bot lean (measured in tests/load.rs). The mmap threshold is left dynamic on purpose:
+/// fixing it low cut peak RSS further but made every inference map and zero its activations
+/// afresh (~30% slower per image; docs/benchmarks.md).
 fn limit_malloc_arenas() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only adjusts allocator tuning; it is called first thing in main, before
     // any other thread exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 1024 * 1024);
     }
 }

@@ -104,7 +104,12 @@ fn train_writes_a_working_new_version() {
     let card: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("ispotato.json")).unwrap()).unwrap();
     assert_eq!(card["version"], "0.1.0-test");
-    assert_eq!(card["training"]["base_version"], "0.1.0");
+    let shipped: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/ispotato.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(card["training"]["base_version"], shipped["version"]);
     assert!(card["metrics"]["validation"]["auroc"].as_f64().unwrap() > 0.95);
     assert!(
         out.join(card["backbone"]["file"].as_str().unwrap()).is_file(),

@@ -15,6 +15,7 @@ import datetime
 import hashlib
 import json
 import os
+import shutil
 
 import numpy as np
 from scipy.optimize import minimize_scalar
@@ -88,6 +89,13 @@ def main():
     ap.add_argument("--backbone", default="models/efficientnet_lite0_features.onnx")
     ap.add_argument("--report", default="training/out/report.json")
     ap.add_argument("--val-dir", default="training/out/val", help="symlinked eval folder of the validation split")
+    ap.add_argument("--split-list", default="training/validation_split.csv", help="validation paths, for tests")
+    ap.add_argument("--head", help="use this head (npz: weights, bias; from finetune.py) instead of fitting one")
+    ap.add_argument("--loso", help="leave-one-source-out results (json, from finetune.py) instead of computing them")
+    ap.add_argument("--version", default="0.1.0")
+    ap.add_argument(
+        "--description", default="EfficientNet-Lite0 (ImageNet, frozen) + linear potato head (logistic regression)"
+    )
     args = ap.parse_args()
 
     manifest = os.path.join(args.data, "manifest.csv")
@@ -104,8 +112,13 @@ def main():
     train_idx, val_idx = next(splitter.split(x, labels, groups))
     assert not set(groups[train_idx]) & set(groups[val_idx])
 
-    clf = fit(x[train_idx], y[train_idx])
-    val_logits = clf.decision_function(x[val_idx])
+    if args.head:
+        head = np.load(args.head)
+        weights, bias = head["weights"].astype(np.float64), float(head["bias"])
+    else:
+        clf = fit(x[train_idx], y[train_idx])
+        weights, bias = clf.coef_[0], float(clf.intercept_[0])
+    val_logits = x[val_idx] @ weights + bias
     temperature = fit_temperature(val_logits, y[val_idx])
     p_val = sigmoid(val_logits / temperature)
     val = summarise(p_val, y[val_idx], labels[val_idx])
@@ -122,16 +135,29 @@ def main():
         }
     print("validation:", json.dumps({k: v for k, v in val.items() if k not in ("slices", "per_source")}))
 
-    loso = {}
-    for s in sorted(set(sources[y == 1])):
-        held = sources == s
-        held_groups = set(groups[held])
-        train = ~held & ~np.isin(groups, list(held_groups))
-        m = fit(x[train], y[train])
-        p = sigmoid(m.decision_function(x[held & (y == 1)]) / temperature)
-        neg_val = np.intersect1d(val_idx, np.where(train == False)[0])  # noqa: E712 (unused)
-        loso[s] = {"potatoes": int((held & (y == 1)).sum()), "recall": float((p >= UPPER).mean())}
-        print(f"leave-one-source-out {s}: recall {loso[s]['recall']:.3f} on {loso[s]['potatoes']}")
+    if args.loso:
+        # Fine-tuned backbones: leave-one-source-out needs the backbone retrained too (finetune.py).
+        loso = json.load(open(args.loso))
+    else:
+        loso = {}
+        is_train = np.zeros(len(rows), bool)
+        is_train[train_idx] = True
+        for s in sorted(set(sources[y == 1])):
+            held = sources == s
+            train = is_train & ~held & ~np.isin(groups, list(set(groups[held])))
+            negatives = ~is_train & ~held & (y == 0)
+            m = fit(x[train], y[train])
+            pos = sigmoid(m.decision_function(x[held & (y == 1)]) / temperature)
+            neg = sigmoid(m.decision_function(x[negatives]) / temperature)
+            loso[s] = {
+                "potatoes": int(len(pos)),
+                "recall": float((pos >= UPPER).mean()),
+                "negatives": int(len(neg)),
+                "false_positive_rate": float((neg >= UPPER).mean()),
+            }
+    for s, r in loso.items():
+        print(f"leave-one-source-out {s}: recall {r['recall']:.3f} on {r['potatoes']}, "
+              f"false positives {r['false_positive_rate']:.3f} on {r['negatives']} validation negatives")
 
     # Reliability diagram.
     try:
@@ -156,8 +182,16 @@ def main():
     except ImportError:
         pass
 
+    # The validation split by manifest path (committed: tests/card_reproduction.rs rebuilds the
+    # folder from it and checks that `ispotato eval` reproduces the card's numbers).
+    with open(args.split_list, "w") as f:
+        f.write("# validation split of models/ispotato.json: manifest path and label, one per line\n")
+        for i in sorted(val_idx, key=lambda i: rows[i]["path"]):
+            f.write(f"{rows[i]['path']},{labels[i]}\n")
+
     # Validation folder for `ispotato eval` (symlinks, nothing copied).
     if args.val_dir:
+        shutil.rmtree(args.val_dir, ignore_errors=True)
         for i in val_idx:
             label = labels[i]
             d = os.path.join(args.val_dir, label)
@@ -170,9 +204,9 @@ def main():
     data_sha = hashlib.sha256(open(manifest, "rb").read()).hexdigest()
     card = {
         "name": "ispotato",
-        "version": "0.1.0",
+        "version": args.version,
         "placeholder": False,
-        "description": "EfficientNet-Lite0 (ImageNet, frozen) + linear potato head (logistic regression)",
+        "description": args.description,
         "created": datetime.date.today().isoformat(),
         "backbone": {
             "file": os.path.basename(args.backbone),
@@ -194,7 +228,7 @@ def main():
             "std": [128.0, 128.0, 128.0],
             "alpha": "composite_over_white",
         },
-        "head": {"weights": [float(w) for w in clf.coef_[0]], "bias": float(clf.intercept_[0])},
+        "head": {"weights": [float(w) for w in weights], "bias": bias},
         "calibration": {"method": "temperature", "temperature": temperature},
         "thresholds": {"lower": LOWER, "upper": UPPER},
         "labels": {"positive": "potato", "negative": "not_potato"},
@@ -204,7 +238,12 @@ def main():
             "train_images": int(len(train_idx)),
             "validation_images": int(len(val_idx)),
             "negatives": "not_potato, sweet_potato, potato_dish, drawing",
-            "regularisation_C": C,
+            **(
+                {"head": "fine-tuned with the last MBConv block and head conv (training/finetune.py); "
+                 "augmented views, balanced classes, hard negatives x2"}
+                if args.head
+                else {"head": "logistic regression on frozen features", "regularisation_C": C}
+            ),
         },
         "metrics": {"validation": val, "leave_one_source_out": loso},
     }

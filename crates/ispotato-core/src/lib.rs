@@ -32,6 +32,7 @@ pub mod store;
 pub mod telemetry;
 pub mod trivia;
 pub mod verdict;
+pub mod worker_pool;
 
 pub use classifier::Classifier;
 pub use decode::ValidatedImage;

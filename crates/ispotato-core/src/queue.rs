@@ -1,7 +1,6 @@
 //! One bounded inference queue for every front end: at most `capacity` images are admitted
-//! (downloading, waiting or running), at most `workers` are decoded and classified at once on
-//! blocking threads, and the rest are refused at once with [`ClassifyError::Busy`] instead of
-//! piling up in memory.
+//! (downloading, waiting or running), `workers` dedicated threads decode and classify them, and
+//! the rest are refused at once with [`ClassifyError::Busy`] instead of piling up in memory.
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
@@ -12,12 +11,13 @@ use crate::classifier::Classifier;
 use crate::decode::ValidatedImage;
 use crate::error::{ClassifyError, ModelError};
 use crate::verdict::Verdict;
+use crate::worker_pool::WorkerPool;
 
 #[derive(Clone)]
 pub struct InferenceQueue {
     classifier: Arc<RwLock<Arc<Classifier>>>,
     admitted: Arc<Semaphore>,
-    running: Arc<Semaphore>,
+    workers: WorkerPool,
     capacity: usize,
 }
 
@@ -28,7 +28,7 @@ impl InferenceQueue {
         Self {
             classifier: Arc::new(RwLock::new(classifier)),
             admitted: Arc::new(Semaphore::new(capacity)),
-            running: Arc::new(Semaphore::new(workers)),
+            workers: WorkerPool::new("ispotato-inference", workers),
             capacity,
         }
     }
@@ -80,24 +80,19 @@ pub struct Admission {
 }
 
 impl Admission {
-    /// Waits for one of the `workers` slots, then runs `job` (decode and inference: the CPU-bound
-    /// part) on a blocking thread with the model serving now. At most `workers` jobs run at once,
-    /// so at most that many decoded images and inference states exist at any time.
+    /// Runs `job` (decode and inference: the CPU-bound part) on one of the `workers` threads
+    /// with the model serving now, after the jobs queued before it. At most `workers` jobs run
+    /// at once, so at most that many decoded images and inference states exist at any time.
     pub async fn run<T, F>(self, job: F) -> Result<T, ClassifyError>
     where
         T: Send + 'static,
         F: FnOnce(&Classifier) -> T + Send + 'static,
     {
-        let _running = self
-            .queue
-            .running
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| ClassifyError::Inference("queue closed".into()))?;
         let classifier = self.queue.classifier();
-        tokio::task::spawn_blocking(move || job(&classifier))
+        self.queue
+            .workers
+            .run(move || job(&classifier))
             .await
-            .map_err(|e| ClassifyError::Inference(format!("inference task failed: {e}")))
+            .map_err(|e| ClassifyError::Inference(e.to_string()))
     }
 }

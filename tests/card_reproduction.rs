@@ -1,0 +1,73 @@
+//! `ispotato eval` on the card's validation split reproduces the card's numbers.
+//!
+//! The split (manifest paths and labels) is committed in `training/validation_split.csv`; the
+//! photos are not: they come from `../shared/data`, and where that folder is absent this test
+//! prints why and passes. The card's metrics were computed in Python (Pillow decoding,
+//! onnxruntime); the Rust pipeline decodes JPEGs with a different IDCT, so the numbers agree
+//! within small tolerances rather than exactly (see models/MODEL_CARD.md).
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn eval_on_the_validation_split_reproduces_the_card() {
+    let data = root().join("../shared/data");
+    if !data.join("manifest.csv").is_file() {
+        eprintln!("skipped: {} is not there", data.display());
+        return;
+    }
+    let split = std::fs::read_to_string(root().join("training/validation_split.csv")).unwrap();
+    let dir = std::env::temp_dir().join(format!("ispotato-card-split-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut n = 0;
+    for (i, line) in split.lines().filter(|l| !l.starts_with('#')).enumerate() {
+        let (path, label) = line.rsplit_once(',').expect("path,label");
+        let folder = dir.join(label);
+        std::fs::create_dir_all(&folder).unwrap();
+        let name = format!("{i:05}-{}", path.rsplit('/').next().unwrap());
+        std::os::unix::fs::symlink(data.join(path), folder.join(name)).unwrap();
+        n += 1;
+    }
+    let card: Value =
+        serde_json::from_str(&std::fs::read_to_string(root().join("models/ispotato.json")).unwrap()).unwrap();
+    let expected = &card["metrics"]["validation"];
+    assert_eq!(
+        expected["n"].as_u64(),
+        Some(n as u64),
+        "the split list matches the card"
+    );
+
+    let out = Command::new(env!("CARGO_BIN_EXE_ispotato"))
+        .args(["eval", "--json", "--model"])
+        .arg(root().join("models"))
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["n"].as_u64(), Some(n as u64));
+    assert_eq!(got["errors"].as_u64(), Some(0));
+    assert_eq!(got["model_version"], card["version"]);
+    for (key, tolerance) in [
+        ("precision", 0.02),
+        ("recall", 0.02),
+        ("auroc", 0.005),
+        ("average_precision", 0.01),
+        ("ece", 0.01),
+        ("unsure_rate", 0.015),
+    ] {
+        let (want, have) = (expected[key].as_f64().unwrap(), got[key].as_f64().unwrap());
+        eprintln!("{key}: card {want:.4}, ispotato eval {have:.4}");
+        assert!(
+            (want - have).abs() <= tolerance,
+            "{key}: card {want:.4} vs eval {have:.4} (tolerance {tolerance})"
+        );
+    }
+}

@@ -1,0 +1,265 @@
+"""Fine-tune the tail of EfficientNet-Lite0 with the potato head on the cached augmented views.
+
+Reads training/out/views (from cache_views.py). Measures each lever on the same group split and
+leave-one-source-out protocol as train_head.py, at the shipped thresholds:
+  frozen        frozen backbone, linear head on the serving view only (the v0.1 baseline)
+  frozen+aug    frozen backbone, linear head on all augmented views
+  finetune      last MBConv block + 1x1 head conv + linear head trained on all augmented views
+Writes training/out/finetune/{levers.json,head.npz,loso.json} and, with --export, the fine-tuned
+backbone (pooled features, same input/output names) over models/efficientnet_lite0_features.onnx.
+Then run extract_features.py and `train_head.py --head training/out/finetune/head.npz
+--loso training/out/finetune/loso.json` to calibrate and write the cards.
+
+Usage: python training/finetune.py [--epochs 4] [--loso] [--export]
+"""
+
+import argparse
+import copy
+import csv
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedGroupKFold
+
+sys.path.insert(0, os.path.dirname(__file__))
+from export_backbone import Backbone, load_backbone  # noqa: E402
+from train_head import LOWER, SEED, UPPER, fit_temperature, sigmoid, summarise  # noqa: E402
+
+HARD = ("sweet_potato", "potato_dish", "drawing")
+
+
+class Tail(torch.nn.Module):
+    """blocks[cut:] + head conv + BN + ReLU6 + global average pool + linear potato head."""
+
+    def __init__(self, net, cut):
+        super().__init__()
+        self.cut = cut
+        self.blocks = copy.deepcopy(net._blocks[cut:])
+        self.conv_head = copy.deepcopy(net._conv_head)
+        self.bn1 = copy.deepcopy(net._bn1)
+        self.act = copy.deepcopy(net._swish)
+        self.fc = torch.nn.Linear(1280, 1)
+        torch.nn.init.zeros_(self.fc.weight)
+        torch.nn.init.zeros_(self.fc.bias)
+
+    def features(self, x):
+        for block in self.blocks:
+            x = block(x)
+        x = self.act(self.bn1(self.conv_head(x)))
+        return x.mean((2, 3))
+
+    def forward(self, x):
+        return self.fc(self.features(x)).squeeze(1)
+
+
+def sample_weights(labels, y):
+    """Positives weigh as much as all negatives together; hard negatives count double."""
+    w = np.where(np.isin(labels, HARD), 2.0, 1.0)
+    w[y == 1] = w[y == 0].sum() / max((y == 1).sum(), 1)
+    return w / w.mean()
+
+
+def train_tail(net, cut, acts, view_rows, labels, y, epochs, seed, log=""):
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    tail = Tail(net, cut)
+    tail.eval()  # BatchNorm keeps its ImageNet statistics; dropout is applied explicitly
+    params = [
+        {"params": [p for n, p in tail.named_parameters() if not n.startswith("fc.")], "lr": 2e-4},
+        {"params": tail.fc.parameters(), "lr": 2e-3},
+    ]
+    opt = torch.optim.AdamW(params, weight_decay=1e-4)
+    batch = 128
+    steps = epochs * int(np.ceil(len(view_rows) / batch))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[2e-4, 2e-3], total_steps=steps, pct_start=0.1)
+    wv = torch.from_numpy(sample_weights(labels, y)).float()
+    yv = torch.from_numpy(y).float()
+    t0 = time.time()
+    for epoch in range(epochs):
+        order = rng.permutation(view_rows)
+        total = 0.0
+        for s in range(0, len(order), batch):
+            idx = np.sort(order[s : s + batch])  # sorted reads from the memory map are faster
+            x = torch.from_numpy(acts[idx].astype(np.float32))
+            logits = tail.fc(F.dropout(tail.features(x), 0.2, True)).squeeze(1)
+            loss = (F.binary_cross_entropy_with_logits(logits, yv[idx], reduction="none") * wv[idx]).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += float(loss) * len(idx)
+        print(f"{log}epoch {epoch + 1}/{epochs} loss {total / len(order):.4f} {time.time() - t0:.0f}s", flush=True)
+    return tail
+
+
+@torch.no_grad()
+def run_tail(tail, acts, rows, what="logits"):
+    out = []
+    for s in range(0, len(rows), 512):
+        x = torch.from_numpy(acts[rows[s : s + 512]].astype(np.float32))
+        f = tail.features(x)
+        out.append((tail.fc(f).squeeze(1) if what == "logits" else f).numpy())
+    return np.concatenate(out)
+
+
+def evaluate(val_logits, y_val, labels_val, sources_val, loso_logits_fn):
+    temperature = fit_temperature(val_logits, y_val)
+    p = sigmoid(val_logits / temperature)
+    val = summarise(p, y_val, labels_val)
+    val["temperature"] = temperature
+    val["per_source_recall"] = {
+        s: float((p[(sources_val == s) & (y_val == 1)] >= UPPER).mean())
+        for s in sorted(set(sources_val[y_val == 1]))
+    }
+    print("validation", json.dumps({k: round(v, 4) for k, v in val.items() if isinstance(v, float)}), flush=True)
+    loso = {}
+    if loso_logits_fn is not None:
+        for s, logits in loso_logits_fn():
+            pos, neg = sigmoid(logits[0] / temperature), sigmoid(logits[1] / temperature)
+            loso[str(s)] = {
+                "potatoes": int(len(pos)),
+                "recall": float((pos >= UPPER).mean()),
+                "negatives": int(len(neg)),
+                "false_positive_rate": float((neg >= UPPER).mean()),
+            }
+            print(f"leave out {s}: {json.dumps(loso[str(s)])}", flush=True)
+    return val, loso
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--views", default="training/out/views")
+    ap.add_argument("--out", default="training/out/finetune")
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--loso", action="store_true", help="also retrain for every held-out potato source")
+    ap.add_argument("--levers", default="frozen,frozen+aug,finetune")
+    ap.add_argument("--export", default="", help="write the fine-tuned backbone ONNX here")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    torch.set_num_threads(os.cpu_count() or 1)
+
+    rows = list(csv.DictReader(open(os.path.join(args.data, "manifest.csv"))))
+    index = np.load(os.path.join(args.views, "index.npz"))
+    assert list(index["paths"]) == [r["path"] for r in rows], "view cache is stale: rerun cache_views.py"
+    print("loading activations...", flush=True)
+    acts = np.load(os.path.join(args.views, "acts.npy"))
+    img_of, view_of = index["image"], index["view"]
+    cut = int(index["cut"]) if "cut" in index else 15
+    print(f"fine-tuning blocks {cut}-15 and the head", flush=True)
+    labels = np.array([r["label"] for r in rows])
+    sources = np.array([r["source"] for r in rows])
+    groups = np.array([r["dup_group"] for r in rows])
+    y = (labels == "potato").astype(int)
+    canonical = np.full(len(rows), -1)
+    canonical[img_of[view_of == 0]] = np.where(view_of == 0)[0]
+
+    splitter = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=SEED)
+    train_idx, val_idx = next(splitter.split(np.zeros(len(rows)), labels, groups))
+    is_train = np.zeros(len(rows), bool)
+    is_train[train_idx] = True
+    potato_sources = sorted(set(sources[y == 1]))
+
+    def loso_masks():
+        """Train on the training split without source s (nor any dup_group it touches); test on
+        all of s's potatoes and on the validation negatives from other sources."""
+        for s in potato_sources:
+            held = sources == s
+            train = is_train & ~held & ~np.isin(groups, list(set(groups[held])))
+            negatives = ~is_train & ~held & (y == 0)
+            yield s, held, train, negatives
+
+    _, net = load_backbone()
+    frozen = Tail(net, cut).eval()
+    levers = [lv for lv in args.levers.split(",") if lv]
+    results = {}
+    if "frozen" in levers or "frozen+aug" in levers:
+        print("frozen features of every view...", flush=True)
+        feats = run_tail(frozen, acts, np.arange(len(acts)), "features").astype(np.float64)
+
+        def fit_lr(image_mask, all_views):
+            sel = image_mask[img_of] & ((view_of == 0) | all_views)
+            yy = y[img_of[sel]]
+            clf = LogisticRegression(C=0.5, class_weight="balanced", max_iter=5000, random_state=SEED)
+            clf.fit(feats[sel], yy)
+            return clf
+
+        for lever, all_views in (("frozen", False), ("frozen+aug", True)):
+            if lever not in levers:
+                continue
+            print(f"== {lever}", flush=True)
+            clf = fit_lr(is_train, all_views)
+
+            def loso_fn(all_views=all_views):
+                for s, held, train, negatives in loso_masks():
+                    m = fit_lr(train, all_views)
+                    yield s, (
+                        m.decision_function(feats[canonical[held & (y == 1)]]),
+                        m.decision_function(feats[canonical[negatives]]),
+                    )
+
+            val, loso = evaluate(
+                clf.decision_function(feats[canonical[val_idx]]), y[val_idx], labels[val_idx], sources[val_idx],
+                loso_fn if args.loso else None,
+            )
+            results[lever] = {"validation": val, "leave_one_source_out": loso}
+
+    if "finetune" in levers:
+        print("== finetune", flush=True)
+        tail = train_tail(net, cut, acts, np.where(is_train[img_of])[0], labels[img_of], y[img_of], args.epochs, SEED)
+
+        def loso_fn():
+            for s, held, train, negatives in loso_masks():
+                t = train_tail(
+                    net, cut, acts, np.where(train[img_of])[0], labels[img_of], y[img_of], args.epochs, SEED,
+                    log=f"loso {s}: ",
+                )
+                yield s, (run_tail(t, acts, canonical[held & (y == 1)]), run_tail(t, acts, canonical[negatives]))
+
+        val, loso = evaluate(
+            run_tail(tail, acts, canonical[val_idx]), y[val_idx], labels[val_idx], sources[val_idx],
+            loso_fn if args.loso else None,
+        )
+        results["finetune"] = {"validation": val, "leave_one_source_out": loso}
+        np.savez(
+            os.path.join(args.out, "head.npz"),
+            weights=tail.fc.weight.detach().numpy()[0].astype(np.float64),
+            bias=float(tail.fc.bias.detach().numpy()[0]),
+        )
+        with open(os.path.join(args.out, "loso.json"), "w") as f:
+            json.dump(loso, f, indent=1)
+        if args.export:
+            export(net, tail, args.export)
+
+    with open(os.path.join(args.out, "levers.json"), "w") as f:
+        json.dump({"epochs": args.epochs, "cut": cut, "thresholds": [LOWER, UPPER], "levers": results}, f, indent=1)
+
+
+def export(net, tail, path):
+    """The whole backbone with the fine-tuned tail, pooled 1280-d features out (the head stays in the card)."""
+    import onnx
+    from onnxsim import simplify
+
+    net = copy.deepcopy(net)
+    for i, block in enumerate(tail.blocks):
+        net._blocks[tail.cut + i] = block
+    net._conv_head, net._bn1 = tail.conv_head, tail.bn1
+    model = Backbone(net).eval()
+    torch.onnx.export(
+        model, torch.zeros(1, 3, 224, 224), path, opset_version=13, input_names=["input"],
+        output_names=["features"], dynamo=False,
+    )
+    simplified, ok = simplify(onnx.load(path))
+    assert ok, "onnxsim could not validate the simplified graph"
+    onnx.save(simplified, path)
+    print(f"wrote {path}: ops {sorted({n.op_type for n in simplified.graph.node})}")
+
+
+if __name__ == "__main__":
+    main()
