@@ -7,8 +7,7 @@ use std::sync::Arc;
 use crate::decode::decode;
 use crate::error::{ClassifyError, IngestError};
 use crate::ingest::{ImageSource, Ingestor};
-use crate::queue::Admission;
-use crate::queue::InferenceQueue;
+use crate::queue::{Admission, InferenceQueue};
 use crate::verdict::Verdict;
 
 /// Why an image got no verdict. `Display` is the message for the user.

@@ -64,7 +64,7 @@ impl InferenceQueue {
             .map_err(|_| ClassifyError::Busy)?;
         Ok(Admission {
             queue: self.clone(),
-            _permit: permit,
+            permit,
         })
     }
 
@@ -76,7 +76,7 @@ impl InferenceQueue {
 /// A place in the [`InferenceQueue`], held from admission until the job is done.
 pub struct Admission {
     queue: InferenceQueue,
-    _permit: OwnedSemaphorePermit,
+    permit: OwnedSemaphorePermit,
 }
 
 impl Admission {
@@ -89,9 +89,15 @@ impl Admission {
         F: FnOnce(&Classifier) -> T + Send + 'static,
     {
         let classifier = self.queue.classifier();
+        // The place is given back when the job has run, not when the caller stops waiting: a
+        // cancelled request cannot let more than `capacity` jobs pile up on the workers.
+        let permit = self.permit;
         self.queue
             .workers
-            .run(move || job(&classifier))
+            .run(move || {
+                let _permit = permit;
+                job(&classifier)
+            })
             .await
             .map_err(|e| ClassifyError::Inference(e.to_string()))
     }

@@ -211,6 +211,26 @@ async fn a_full_queue_refuses_before_downloading() {
     assert_eq!(judge.queue().depth(), 0, "the place is given back");
 }
 
+#[tokio::test]
+async fn a_cancelled_request_keeps_its_place_until_its_job_has_run() {
+    let classifier = Arc::new(Classifier::load(&card_path()).unwrap());
+    let queue = InferenceQueue::new(classifier, 1, 1);
+    let admission = queue.admit().unwrap();
+    let job = admission.run(|_| std::thread::sleep(std::time::Duration::from_millis(300)));
+    // The caller gives up long before the job is done.
+    assert!(tokio::time::timeout(std::time::Duration::from_millis(20), job)
+        .await
+        .is_err());
+    assert!(
+        matches!(queue.admit(), Err(ClassifyError::Busy)),
+        "the job still runs, so its place is still taken"
+    );
+    assert_eq!(queue.depth(), 1);
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(queue.depth(), 0, "the place is given back once the job has run");
+    assert!(queue.admit().is_ok());
+}
+
 fn tempdir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "ispotato-test-{}-{:?}",
