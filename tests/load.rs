@@ -7,6 +7,7 @@
 
 #[path = "../crates/ispotato-discord/tests/fake/mod.rs"]
 mod dc;
+mod support;
 #[path = "../crates/ispotato-telegram/tests/fake/mod.rs"]
 mod tg;
 
@@ -81,7 +82,7 @@ async fn load_through_both_fakes_loses_nothing() {
         .unwrap()
         .port();
     let started = Instant::now();
-    let mut child = Command::new(&bin)
+    let child = Command::new(&bin)
         .arg("run")
         .env("TELOXIDE_TOKEN", TG_TOKEN)
         .env("ISPOTATO_TELEGRAM_API_URL", tgf.url().as_str())
@@ -153,10 +154,7 @@ async fn load_through_both_fakes_loses_nothing() {
     };
     let elapsed_ms = (tg::now_ms() - t0).max(1);
     let peak_rss = proc_kb(pid, "VmHWM:") / 1024.0;
-    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
-    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    let (status, _) = support::terminate(child).await;
 
     let mut latencies = Vec::new();
     let mut verdict_replies = 0u64;

@@ -3,6 +3,7 @@
 
 #[path = "../crates/ispotato-discord/tests/fake/mod.rs"]
 mod fake;
+mod support;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -22,7 +23,7 @@ async fn the_binary_serves_discord_through_env_configured_fakes() {
     let dir = std::env::temp_dir().join(format!("ispotato-run-dc-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ispotato"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ispotato"))
         .arg("run")
         .env("DISCORD_TOKEN", TOKEN)
         .env("ISPOTATO_ADMIN_LISTEN", "off")
@@ -60,16 +61,7 @@ async fn the_binary_serves_discord_through_env_configured_fakes() {
             Duration::from_secs(60),
         )
         .await;
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let (status, logs) = tokio::task::spawn_blocking(move || {
-        let status = child.wait().unwrap();
-        let mut logs = String::new();
-        use std::io::Read;
-        child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
-        (status, logs)
-    })
-    .await
-    .unwrap();
+    let (status, logs) = support::terminate(child).await;
     assert_eq!(registered.len(), 1, "commands not registered; logs:\n{logs}");
     assert_eq!(edits.len(), 1, "no verdict; logs:\n{logs}");
     assert!(edits[0].1["content"].as_str().unwrap().starts_with("🥔 **Potato!**"));

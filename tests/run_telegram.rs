@@ -3,6 +3,7 @@
 
 #[path = "../crates/ispotato-telegram/tests/fake/mod.rs"]
 mod fake;
+mod support;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -65,7 +66,7 @@ async fn the_binary_serves_telegram_through_env_configured_fakes() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ispotato"))
+    let child = Command::new(env!("CARGO_BIN_EXE_ispotato"))
         .arg("run")
         .env("ISPOTATO_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
         .env("TELOXIDE_TOKEN", TOKEN)
@@ -125,17 +126,7 @@ async fn the_binary_serves_telegram_through_env_configured_fakes() {
         .output()
         .unwrap();
     // Stop it the way a service manager would.
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
-    let status = tokio::task::spawn_blocking(move || {
-        let status = child.wait().unwrap();
-        let mut logs = String::new();
-        use std::io::Read;
-        child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
-        (status, logs)
-    })
-    .await
-    .unwrap();
-    let (status, logs) = status;
+    let (status, logs) = support::terminate(child).await;
     assert_eq!(sent.len(), 1, "no reply; bot logs:\n{logs}");
     assert!(
         sent[0]["text"].as_str().unwrap().starts_with("🥔 Potato!"),
