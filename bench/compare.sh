@@ -2,23 +2,45 @@
 # Rust pipeline vs the Python reference, same images, one core each, in one invocation.
 # Needs a release build (cargo build --release) and Python with training/requirements.txt
 # (PYTHON=path/to/python to choose the interpreter).
+#
+# Shared machines drift (another tenant, frequency changes), so the two sides are not run one
+# after the other once: ROUNDS rounds each run both, alternating which goes first, and the
+# speed-up is the median of the per-round ratios (with its range), not a ratio of two runs
+# taken minutes apart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${1:-../shared/data/bench}
 RUNS=${RUNS:-5}
+ROUNDS=${ROUNDS:-5}
 PYTHON=${PYTHON:-python3}
-rust=$(taskset -c 0 target/release/ispotato bench --json --runs "$RUNS" "$DIR")
-py=$(taskset -c 0 "$PYTHON" bench/python_reference.py --dir "$DIR" --runs "$RUNS")
-"$PYTHON" - "$rust" "$py" <<'PY'
-import json, sys
-rust = {r["size"]: r for r in json.loads(sys.argv[1])}
-py = {r["size"]: r for r in json.loads(sys.argv[2])}
-print(f"{'size':<11} {'rust ms':>9} {'python ms':>10} {'rust img/s':>11} {'python img/s':>13} {'speed-up':>9} {'rust peak MB':>13} {'python peak MB':>15}")
-for size in sorted(rust, key=lambda s: int(s.split('x')[0])):
-    r, p = rust[size], py.get(size)
-    if not p:
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+rust() { taskset -c 0 target/release/ispotato bench --json --runs "$RUNS" "$DIR" >"$results/rust.$1.json"; }
+python() { taskset -c 0 "$PYTHON" bench/python_reference.py --dir "$DIR" --runs "$RUNS" >"$results/python.$1.json"; }
+for round in $(seq 1 "$ROUNDS"); do
+    if ((round % 2)); then rust "$round"; python "$round"; else python "$round"; rust "$round"; fi
+done
+"$PYTHON" - "$results" "$ROUNDS" <<'PY'
+import json, statistics, sys
+from pathlib import Path
+results, rounds = Path(sys.argv[1]), int(sys.argv[2])
+def load(side, r):
+    return {row["size"]: row for row in json.loads((results / f"{side}.{r}.json").read_text())}
+rust = [load("rust", r) for r in range(1, rounds + 1)]
+py = [load("python", r) for r in range(1, rounds + 1)]
+med = statistics.median
+print(f"{'size':<11} {'rust ms':>9} {'python ms':>10} {'rust img/s':>11} {'python img/s':>13} "
+      f"{'speed-up':>9} {'(range)':>13} {'rust peak MB':>13} {'python peak MB':>15}")
+for size in sorted(rust[0], key=lambda s: int(s.split('x')[0])):
+    if any(size not in p for p in py):
         continue
-    print(f"{size:<11} {r['end_to_end_ms']:>9.1f} {p['end_to_end_ms']:>10.1f} {1e3/r['end_to_end_ms']:>11.1f} "
-          f"{p['images_per_second']:>13.1f} {p['end_to_end_ms']/r['end_to_end_ms']:>8.2f}x {r['peak_rss_mb']:>13.1f} {p['peak_rss_mb']:>15.1f}")
-print("medians of end-to-end time per image (decode + preprocess + inference + head), one core each")
+    r_ms = [r[size]["end_to_end_ms"] for r in rust]
+    p_ms = [p[size]["end_to_end_ms"] for p in py]
+    ratios = [p / r for p, r in zip(p_ms, r_ms)]
+    r_peak = med(r[size]["peak_rss_mb"] for r in rust)
+    p_peak = med(p[size]["peak_rss_mb"] for p in py)
+    print(f"{size:<11} {med(r_ms):>9.1f} {med(p_ms):>10.1f} {1e3 / med(r_ms):>11.1f} {1e3 / med(p_ms):>13.1f} "
+          f"{med(ratios):>8.2f}x {min(ratios):>5.2f}-{max(ratios):.2f}x {r_peak:>13.1f} {p_peak:>15.1f}")
+print(f"medians over {rounds} alternated rounds of the per-image medians of end-to-end time "
+      "(decode + preprocess + inference + head), one core each; speed-up = median of per-round ratios")
 PY
