@@ -3,6 +3,9 @@
 # Needs a release build (cargo build --release) and Python with training/requirements.txt
 # (PYTHON=path/to/python to choose the interpreter).
 #
+# Besides the photos in DIR it times chat-sized copies of them (longer side 400 px, JPEG quality
+# 85, made with Pillow in a temporary folder), the size chat apps forward by default.
+#
 # Shared machines drift (another tenant, frequency changes), so the two sides are not run one
 # after the other once: ROUNDS rounds each run both, alternating which goes first, and the
 # speed-up is the median of the per-round ratios (with its range), not a ratio of two runs
@@ -15,8 +18,26 @@ ROUNDS=${ROUNDS:-5}
 PYTHON=${PYTHON:-python3}
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
-rust() { taskset -c 0 target/release/ispotato bench --json --runs "$RUNS" "$DIR" >"$results/rust.$1.json"; }
-python() { taskset -c 0 "$PYTHON" bench/python_reference.py --dir "$DIR" --runs "$RUNS" >"$results/python.$1.json"; }
+mkdir "$results/chat"
+"$PYTHON" - "$DIR" "$results/chat" <<'PY'
+import sys
+from pathlib import Path
+from PIL import Image
+for src in sorted(Path(sys.argv[1]).iterdir()):
+    if src.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp"):
+        with Image.open(src) as img:
+            img = img.convert("RGB")
+            img.thumbnail((400, 400), Image.BILINEAR)
+            img.save(Path(sys.argv[2]) / (src.stem + ".jpg"), quality=85)
+PY
+rust() {
+    for set in "$DIR" "$results/chat"; do taskset -c 0 target/release/ispotato bench --json --runs "$RUNS" "$set"; done \
+        >"$results/rust.$1.json"
+}
+python() {
+    for set in "$DIR" "$results/chat"; do taskset -c 0 "$PYTHON" bench/python_reference.py --dir "$set" --runs "$RUNS"; done \
+        >"$results/python.$1.json"
+}
 for round in $(seq 1 "$ROUNDS"); do
     if ((round % 2)); then rust "$round"; python "$round"; else python "$round"; rust "$round"; fi
 done
@@ -25,7 +46,15 @@ import json, statistics, sys
 from pathlib import Path
 results, rounds = Path(sys.argv[1]), int(sys.argv[2])
 def load(side, r):
-    return {row["size"]: row for row in json.loads((results / f"{side}.{r}.json").read_text())}
+    """The rows of one side's round: one JSON array per image set, one after the other."""
+    text, rows, decoder, at = (results / f"{side}.{r}.json").read_text(), {}, json.JSONDecoder(), 0
+    while True:
+        while at < len(text) and text[at].isspace():
+            at += 1
+        if at == len(text):
+            return rows
+        array, at = decoder.raw_decode(text, at)
+        rows.update({row["size"]: row for row in array})
 rust = [load("rust", r) for r in range(1, rounds + 1)]
 py = [load("python", r) for r in range(1, rounds + 1)]
 med = statistics.median

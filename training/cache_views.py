@@ -89,20 +89,25 @@ def augment(path, rng):
     if rng.random() < 0.2:
         img = img.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.5, 2.0))))
     if rng.random() < 0.3:
-        buf = io.BytesIO()
-        img.save(buf, "JPEG", quality=int(rng.integers(30, 90)))
-        img = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+        img = jpeg_recompress(img, rng)
     arr = np.asarray(img, dtype=np.float32)
     arr = arr * rng.uniform(0.9, 1.1, size=3).astype(np.float32)  # white balance
     arr = (np.clip(arr, 0, 255) - MEAN) / STD
     return arr.transpose(2, 0, 1)[None].copy()
 
 
+def jpeg_recompress(img, rng):
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=int(rng.integers(30, 90)))
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+
 _sess = None
 
 
-def work(job):
-    """(image index, view index, path) -> activations; view 0 is the serving view."""
+def run_trunk(x):
+    """The frozen trunk ($TRUNK) on one normalised [1, 3, 224, 224] input -> float16 activations.
+    One single-threaded onnxruntime session per worker process."""
     global _sess
     import onnxruntime as ort
 
@@ -110,12 +115,15 @@ def work(job):
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         _sess = ort.InferenceSession(os.environ["TRUNK"], opts, providers=["CPUExecutionProvider"])
+    return _sess.run(None, {"input": x})[0][0].astype(np.float16)
+
+
+def work(job):
+    """(image index, view index, path) -> activations; view 0 is the serving view."""
     i, v, path = job
     if v == 0:
-        x = load(path)
-    else:
-        x = augment(path, np.random.default_rng([SEED, i, v]))
-    return _sess.run(None, {"input": x})[0][0].astype(np.float16)
+        return run_trunk(load(path))
+    return run_trunk(augment(path, np.random.default_rng([SEED, i, v])))
 
 
 def main():

@@ -10,7 +10,10 @@ backbone (pooled features, same input/output names) over models/efficientnet_lit
 Then run extract_features.py and `train_head.py --head training/out/finetune/head.npz
 --loso training/out/finetune/loso.json` to calibrate and write the cards.
 
-Usage: python training/finetune.py [--epochs 4] [--loso] [--export]
+With --composites training/out/composites (from composite.py) the fine-tuned lever also trains
+on copy-paste composites, each only in runs allowed to see every photo it was made from.
+
+Usage: python training/finetune.py [--epochs 4] [--loso] [--export] [--composites DIR] [--out DIR]
 """
 
 import argparse
@@ -93,7 +96,7 @@ def train_tail(net, cut, acts, view_rows, labels, y, epochs, seed, log=""):
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
         print(f"{log}epoch {epoch + 1}/{epochs} loss {total / len(order):.4f} {time.time() - t0:.0f}s", flush=True)
     return tail
 
@@ -141,6 +144,10 @@ def main():
     ap.add_argument("--loso", action="store_true", help="also retrain for every held-out potato source")
     ap.add_argument("--levers", default="frozen,frozen+aug,finetune")
     ap.add_argument("--export", default="", help="write the fine-tuned backbone ONNX here")
+    ap.add_argument(
+        "--composites", default="", help="also train on composite.py's views (e.g. training/out/composites)"
+    )
+    ap.add_argument("--loso-sources", default="", help="comma-separated potato sources to hold out (default: all)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(os.cpu_count() or 1)
@@ -165,6 +172,32 @@ def main():
     is_train = np.zeros(len(rows), bool)
     is_train[train_idx] = True
     potato_sources = sorted(set(sources[y == 1]))
+    if args.loso_sources:
+        potato_sources = [s for s in args.loso_sources.split(",") if s]
+        assert set(potato_sources) <= set(sources[y == 1]), f"unknown source in {potato_sources}"
+
+    # Per view: its manifest row, label and target. Composites (labelled as their cutouts) come after the
+    # cached views; each may train only where every photo it was made from may.
+    view_labels, view_y = labels[img_of], y[img_of]
+    comp_from = np.zeros((0, 1), int)
+    if args.composites:
+        comp = np.load(os.path.join(args.composites, "index.npz"))
+        assert list(comp["paths"]) == [r["path"] for r in rows], "composite cache is stale: rerun composite.py"
+        comp_acts = np.load(os.path.join(args.composites, "acts.npy"))
+        comp_from = np.concatenate([comp["cutouts"], comp["background"][:, None]], axis=1)
+        acts = np.concatenate([acts, comp_acts])
+        comp_labels = comp["label"] if "label" in comp else np.full(len(comp_acts), "potato")
+        view_labels = np.concatenate([view_labels, comp_labels])
+        view_y = np.concatenate([view_y, (comp_labels == "potato").astype(int)])
+        print(f"+ {len(comp_acts)} composites: {dict(zip(*np.unique(comp_labels, return_counts=True)))}", flush=True)
+
+    def training_views(image_mask):
+        """Rows of `acts` a run may train on when it may see the manifest rows in `image_mask`."""
+        cached = np.where(image_mask[img_of])[0]
+        if not len(comp_from):
+            return cached
+        allowed = ((comp_from < 0) | image_mask[np.maximum(comp_from, 0)]).all(axis=1)
+        return np.concatenate([cached, len(img_of) + np.where(allowed)[0]])
 
     def loso_masks():
         """Train on the training split without source s (nor any dup_group it touches); test on
@@ -181,7 +214,7 @@ def main():
     results = {}
     if "frozen" in levers or "frozen+aug" in levers:
         print("frozen features of every view...", flush=True)
-        feats = run_tail(frozen, acts, np.arange(len(acts)), "features").astype(np.float64)
+        feats = run_tail(frozen, acts, np.arange(len(img_of)), "features").astype(np.float64)
 
         def fit_lr(image_mask, all_views):
             sel = image_mask[img_of] & ((view_of == 0) | all_views)
@@ -212,12 +245,12 @@ def main():
 
     if "finetune" in levers:
         print("== finetune", flush=True)
-        tail = train_tail(net, cut, acts, np.where(is_train[img_of])[0], labels[img_of], y[img_of], args.epochs, SEED)
+        tail = train_tail(net, cut, acts, training_views(is_train), view_labels, view_y, args.epochs, SEED)
 
         def loso_fn():
             for s, held, train, negatives in loso_masks():
                 t = train_tail(
-                    net, cut, acts, np.where(train[img_of])[0], labels[img_of], y[img_of], args.epochs, SEED,
+                    net, cut, acts, training_views(train), view_labels, view_y, args.epochs, SEED,
                     log=f"loso {s}: ",
                 )
                 yield s, (run_tail(t, acts, canonical[held & (y == 1)]), run_tail(t, acts, canonical[negatives]))
@@ -226,7 +259,10 @@ def main():
             run_tail(tail, acts, canonical[val_idx]), y[val_idx], labels[val_idx], sources[val_idx],
             loso_fn if args.loso else None,
         )
-        results["finetune"] = {"validation": val, "leave_one_source_out": loso}
+        results["finetune+composites" if args.composites else "finetune"] = {
+            "validation": val,
+            "leave_one_source_out": loso,
+        }
         np.savez(
             os.path.join(args.out, "head.npz"),
             weights=tail.fc.weight.detach().numpy()[0].astype(np.float64),

@@ -56,6 +56,20 @@ def fit_temperature(logits, y):
     return float(minimize_scalar(nll, bounds=(0.05, 20.0), method="bounded").x)
 
 
+def fit_platt(logits, y):
+    """Platt scaling sigmoid(a * logit + c) by NLL, returned as (temperature, bias shift): the same
+    probabilities as sigmoid((logit + c / a) / (1 / a)), so the shift folds into the head's bias and
+    the card keeps one temperature (what the Rust classifier applies)."""
+    from scipy.optimize import minimize
+
+    def nll(params):
+        z = params[0] * logits + params[1]
+        return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+    a, c = minimize(nll, [1.0, 0.0], method="L-BFGS-B", bounds=[(1e-3, 50.0), (-20.0, 20.0)]).x
+    return float(1.0 / a), float(c / a)
+
+
 def summarise(p, y, labels):
     potato_call = p >= UPPER
     decided = (p >= UPPER) | (p < LOWER)
@@ -94,6 +108,10 @@ def main():
     ap.add_argument("--loso", help="leave-one-source-out results (json, from finetune.py) instead of computing them")
     ap.add_argument("--version", default="0.1.0")
     ap.add_argument(
+        "--calibration", choices=("temperature", "platt"), default="temperature",
+        help="platt: temperature plus a bias shift folded into the head (the card still holds one temperature)",
+    )
+    ap.add_argument(
         "--description", default="EfficientNet-Lite0 (ImageNet, frozen) + linear potato head (logistic regression)"
     )
     args = ap.parse_args()
@@ -119,7 +137,13 @@ def main():
         clf = fit(x[train_idx], y[train_idx])
         weights, bias = clf.coef_[0], float(clf.intercept_[0])
     val_logits = x[val_idx] @ weights + bias
-    temperature = fit_temperature(val_logits, y[val_idx])
+    if args.calibration == "platt":
+        temperature, shift = fit_platt(val_logits, y[val_idx])
+        bias += shift
+        val_logits = val_logits + shift
+        print(f"platt scaling: temperature {temperature:.3f}, head bias shifted by {shift:+.3f}")
+    else:
+        temperature = fit_temperature(val_logits, y[val_idx])
     p_val = sigmoid(val_logits / temperature)
     val = summarise(p_val, y[val_idx], labels[val_idx])
     val["per_source"] = {}
@@ -229,7 +253,10 @@ def main():
             "alpha": "composite_over_white",
         },
         "head": {"weights": [float(w) for w in weights], "bias": bias},
-        "calibration": {"method": "temperature", "temperature": temperature},
+        "calibration": {
+            "method": "temperature" if args.calibration == "temperature" else "platt (bias folded into the head)",
+            "temperature": temperature,
+        },
         "thresholds": {"lower": LOWER, "upper": UPPER},
         "labels": {"positive": "potato", "negative": "not_potato"},
         "training": {
