@@ -249,8 +249,11 @@ def main():
 
         def loso_fn():
             for s, held, train, negatives in loso_masks():
+                views = training_views(train)
+                composites = views[views >= len(img_of)] - len(img_of)
+                assert not np.isin(comp_from[composites], np.where(held | ~is_train)[0]).any(), "composite leak"
                 t = train_tail(
-                    net, cut, acts, training_views(train), view_labels, view_y, args.epochs, SEED,
+                    net, cut, acts, views, view_labels, view_y, args.epochs, SEED,
                     log=f"loso {s}: ",
                 )
                 yield s, (run_tail(t, acts, canonical[held & (y == 1)]), run_tail(t, acts, canonical[negatives]))
