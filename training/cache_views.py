@@ -83,17 +83,24 @@ def augment(path, rng):
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
     if rng.random() < 0.3:
         img = img.transpose([Image.ROTATE_90, Image.ROTATE_180, Image.ROTATE_270][int(rng.integers(0, 3))])
-    img = ImageEnhance.Brightness(img).enhance(rng.uniform(0.6, 1.4))
-    img = ImageEnhance.Contrast(img).enhance(rng.uniform(0.6, 1.4))
-    img = ImageEnhance.Color(img).enhance(rng.uniform(0.5, 1.5))
-    if rng.random() < 0.2:
-        img = img.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.5, 2.0))))
+    arr = (photometric(img, rng) - MEAN) / STD
+    return arr.transpose(2, 0, 1)[None].copy()
+
+
+def photometric(
+    img, rng, light=(0.6, 1.4), contrast=(0.6, 1.4), colour=(0.5, 1.5), blur_p=0.2, blur=(0.5, 2.0), white=(0.9, 1.1)
+):
+    """Brightness, contrast and saturation jitter, sometimes blur and JPEG re-compression, then a
+    per-channel white balance: float32 HxWx3 in 0..255."""
+    img = ImageEnhance.Brightness(img).enhance(rng.uniform(*light))
+    img = ImageEnhance.Contrast(img).enhance(rng.uniform(*contrast))
+    img = ImageEnhance.Color(img).enhance(rng.uniform(*colour))
+    if rng.random() < blur_p:
+        img = img.filter(ImageFilter.GaussianBlur(float(rng.uniform(*blur))))
     if rng.random() < 0.3:
         img = jpeg_recompress(img, rng)
-    arr = np.asarray(img, dtype=np.float32)
-    arr = arr * rng.uniform(0.9, 1.1, size=3).astype(np.float32)  # white balance
-    arr = (np.clip(arr, 0, 255) - MEAN) / STD
-    return arr.transpose(2, 0, 1)[None].copy()
+    arr = np.asarray(img, dtype=np.float32) * rng.uniform(*white, size=3).astype(np.float32)
+    return np.clip(arr, 0, 255)
 
 
 def jpeg_recompress(img, rng):

@@ -39,7 +39,7 @@ from scipy import ndimage
 from sklearn.model_selection import StratifiedGroupKFold
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cache_views import ACT_SHAPE, jpeg_recompress, run_trunk  # noqa: E402
+from cache_views import ACT_SHAPE, photometric, run_trunk  # noqa: E402
 from recipe import CROP, MEAN, STD, to_rgb  # noqa: E402
 from train_head import SEED  # noqa: E402
 
@@ -137,16 +137,8 @@ def compose(cuts, bg, kind, rng):
             x = int(gx + rng.uniform(-step / 3, step / 3) - c.width / 2 + step / 2)
             y = int(gy + rng.uniform(-step / 3, step / 3) - c.height / 2 + step / 2)
             canvas.paste(c, (x, y), c)
-    img = canvas.convert("RGB")
-    img = ImageEnhance.Brightness(img).enhance(rng.uniform(0.7, 1.3))
-    img = ImageEnhance.Contrast(img).enhance(rng.uniform(0.7, 1.3))
-    img = ImageEnhance.Color(img).enhance(rng.uniform(0.6, 1.4))
-    if rng.random() < 0.25:
-        img = img.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.4, 1.5))))
-    if rng.random() < 0.3:
-        img = jpeg_recompress(img, rng)
-    arr = np.asarray(img, dtype=np.float32) * rng.uniform(0.92, 1.08, size=3).astype(np.float32)  # white balance
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+    arr = photometric(canvas.convert("RGB"), rng, (0.7, 1.3), (0.7, 1.3), (0.6, 1.4), 0.25, (0.4, 1.5), (0.92, 1.08))
+    return Image.fromarray(arr.astype(np.uint8))
 
 
 def make_cutout(job):
