@@ -36,12 +36,11 @@ from multiprocessing import Pool
 import numpy as np
 from PIL import Image, ImageEnhance, ImageFilter
 from scipy import ndimage
-from sklearn.model_selection import StratifiedGroupKFold
 
 sys.path.insert(0, os.path.dirname(__file__))
 from cache_views import ACT_SHAPE, photometric, run_trunk  # noqa: E402
 from recipe import CROP, MEAN, STD, to_rgb  # noqa: E402
-from train_head import SEED  # noqa: E402
+from train_head import SEED, group_split  # noqa: E402
 
 MAX_SIDE = 384  # cutouts are made from a reduced copy; composites are 224x224
 
@@ -49,8 +48,7 @@ MAX_SIDE = 384  # cutouts are made from a reduced copy; composites are 224x224
 def training_split(rows):
     labels = np.array([r["label"] for r in rows])
     groups = np.array([r["dup_group"] for r in rows])
-    splitter = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=SEED)
-    train_idx, _ = next(splitter.split(np.zeros(len(rows)), labels, groups))
+    train_idx, _ = group_split(labels, groups)
     is_train = np.zeros(len(rows), bool)
     is_train[train_idx] = True
     return is_train

@@ -28,11 +28,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedGroupKFold
 
 sys.path.insert(0, os.path.dirname(__file__))
 from export_backbone import Backbone, load_backbone  # noqa: E402
-from train_head import LOWER, SEED, UPPER, fit_temperature, sigmoid, summarise  # noqa: E402
+from train_head import LOWER, SEED, UPPER, fit_temperature, group_split, sigmoid, summarise  # noqa: E402
 
 HARD = ("sweet_potato", "potato_dish", "drawing")
 
@@ -167,8 +166,7 @@ def main():
     canonical = np.full(len(rows), -1)
     canonical[img_of[view_of == 0]] = np.where(view_of == 0)[0]
 
-    splitter = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=SEED)
-    train_idx, val_idx = next(splitter.split(np.zeros(len(rows)), labels, groups))
+    train_idx, val_idx = group_split(labels, groups)
     is_train = np.zeros(len(rows), bool)
     is_train[train_idx] = True
     potato_sources = sorted(set(sources[y == 1]))

@@ -70,6 +70,13 @@ def fit_platt(logits, y):
     return float(1.0 / a), float(c / a)
 
 
+def group_split(labels, groups):
+    """The validation protocol: StratifiedGroupKFold (5 folds, shuffled, seed 0) over dup_group,
+    stratified by label; fold 0 validates. Returns (training indices, validation indices)."""
+    splitter = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=SEED)
+    return next(splitter.split(np.zeros(len(labels)), labels, groups))
+
+
 def summarise(p, y, labels):
     potato_call = p >= UPPER
     decided = (p >= UPPER) | (p < LOWER)
@@ -126,8 +133,7 @@ def main():
     groups = np.array([r["dup_group"] for r in rows])
     y = (labels == "potato").astype(int)
 
-    splitter = StratifiedGroupKFold(n_splits=5, shuffle=True, random_state=SEED)
-    train_idx, val_idx = next(splitter.split(x, labels, groups))
+    train_idx, val_idx = group_split(labels, groups)
     assert not set(groups[train_idx]) & set(groups[val_idx])
 
     if args.head:
