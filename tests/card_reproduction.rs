@@ -6,6 +6,8 @@
 //! onnxruntime); the Rust pipeline decodes JPEGs with a different IDCT, so the numbers agree
 //! within small tolerances rather than exactly (see models/MODEL_CARD.md).
 
+mod support;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -34,8 +36,7 @@ fn eval_on_the_validation_split_reproduces_the_card() {
         std::os::unix::fs::symlink(data.join(path), folder.join(name)).unwrap();
         n += 1;
     }
-    let card: Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join("models/ispotato.json")).unwrap()).unwrap();
+    let card = support::shipped_card();
     let expected = &card["metrics"]["validation"];
     assert_eq!(
         expected["n"].as_u64(),

@@ -1,6 +1,8 @@
 //! `ispotato train` on small generated data: a new model version that loads, classifies and
 //! evaluates; plus the refusals.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -104,12 +106,7 @@ fn train_writes_a_working_new_version() {
     let card: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("ispotato.json")).unwrap()).unwrap();
     assert_eq!(card["version"], "0.1.0-test");
-    let shipped: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/ispotato.json"))
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(card["training"]["base_version"], shipped["version"]);
+    assert_eq!(card["training"]["base_version"], support::shipped_card()["version"]);
     assert!(card["metrics"]["validation"]["auroc"].as_f64().unwrap() > 0.95);
     assert!(
         out.join(card["backbone"]["file"].as_str().unwrap()).is_file(),

@@ -162,8 +162,7 @@ async fn the_binary_serves_telegram_through_env_configured_fakes() {
         health.starts_with("HTTP/1.1 200") && health.ends_with("ok\n"),
         "{health}"
     );
-    let shipped: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(root().join("models/ispotato.json")).unwrap()).unwrap();
+    let shipped = support::shipped_card();
     let shipped = shipped["version"].as_str().unwrap();
     assert!(
         ready.starts_with("HTTP/1.1 200") && ready.contains(&format!("ready: model {shipped}\n")),

@@ -1,7 +1,14 @@
-//! Shared by the tests that run the `ispotato` binary as a child process.
+//! Shared by the integration tests; each test binary uses only some of it.
+#![allow(dead_code)]
 
 use std::io::Read;
 use std::process::{Child, Command, ExitStatus};
+
+/// The shipped machine-readable model card, `models/ispotato.json`.
+pub fn shipped_card() -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/ispotato.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
 
 /// Stops the bot the way a service manager would (SIGTERM), waits for it to exit and returns its
 /// exit status with whatever it wrote to stderr (empty unless stderr was piped).
