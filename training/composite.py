@@ -15,6 +15,8 @@ photos into training views that look more like the former:
    - `few`: 1-4 potatoes, each 30-75% of the frame;
    - `pile`: 14-45 potatoes, 14-32% of the frame, packed on a jittered grid with overlap, each
      with its own brightness and hue, so the frame reads as a heap of potatoes;
+   - `heap` (`--heap-share`): a tight grid 10-24% cells wide filled completely, back rows
+     first and smaller, like a store bin or a market heap seen from the front;
    then the same photometric augmentation as cache_views.py (colour, blur, JPEG, white balance).
 3. The frozen trunk (training/out/views/trunk.onnx, same cut as the view cache) runs over every
    composite; activations go to training/out/composites/acts.npy, with the manifest rows each
@@ -124,6 +126,18 @@ def compose(cuts, bg, kind, rng):
             x = int(rng.integers(-c.width // 4, CROP - 3 * c.width // 4 + 1))
             y = int(rng.integers(-c.height // 4, CROP - 3 * c.height // 4 + 1))
             canvas.paste(c, (x, y), c)
+    elif kind == "heap":
+        # A bin or market heap: every cell of a tight grid filled, back rows first and smaller
+        # (perspective), so the frame is covered by objects with hardly any background showing.
+        size = CROP * rng.uniform(0.10, 0.24)
+        step = size * 0.6
+        for gy in np.arange(-step / 2, CROP + step / 2, step):
+            depth = 0.7 + 0.5 * (gy + step / 2) / (CROP + step)
+            for gx in rng.permutation(np.arange(-step / 2, CROP + step / 2, step)):
+                c = jitter_cutout(cuts[int(rng.integers(len(cuts)))], size * depth * rng.uniform(0.8, 1.25), rng)
+                x = int(gx + rng.uniform(-step / 3, step / 3) - c.width / 2)
+                y = int(gy + rng.uniform(-step / 3, step / 3) - c.height / 2)
+                canvas.paste(c, (x, y), c)
     else:
         n = int(rng.integers(14, 46))
         size = CROP * rng.uniform(0.14, 0.32)
@@ -174,7 +188,8 @@ def main():
         help="composites per cutout of a negative (sweet potato, onion, carrot...): the same pasting, labelled "
         "as its photo, so pasting itself never predicts 'potato'",
     )
-    ap.add_argument("--pile-share", type=float, default=0.5)
+    ap.add_argument("--pile-share", type=float, default=0.5, help="share of composites that are loose piles")
+    ap.add_argument("--heap-share", type=float, default=0.0, help="share of composites that are dense heaps")
     ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -204,7 +219,8 @@ def main():
         for _ in range(int(round(per * len(members)))):
             k = int(rng.integers(1, 9))  # potatoes of one composite come from up to 8 photos of one source
             chosen = [int(c) for c in rng.choice(members, size=min(k, len(members)), replace=False)]
-            kind = "pile" if rng.random() < args.pile_share else "few"
+            r = rng.random()
+            kind = "heap" if r < args.heap_share else "pile" if r < args.heap_share + args.pile_share else "few"
             jobs.append((len(jobs), chosen, int(rng.choice(bg_rows)), kind))
     acts = np.lib.format.open_memmap(
         os.path.join(args.out, "acts.npy"), mode="w+", dtype=np.float16, shape=(len(jobs), *ACT_SHAPE)

@@ -60,14 +60,29 @@ class Tail(torch.nn.Module):
         return self.fc(self.features(x)).squeeze(1)
 
 
-def sample_weights(labels, y):
-    """Positives weigh as much as all negatives together; hard negatives count double."""
+def sample_weights(labels, y, sources=None, balance=0.0):
+    """Positives weigh as much as all negatives together; hard negatives count double. With
+    balance > 0, within each class a source's views weigh count ** -balance (0.5: square root), so
+    the big plain-background sources stop dominating; class totals stay as they were."""
     w = np.where(np.isin(labels, HARD), 2.0, 1.0)
     w[y == 1] = w[y == 0].sum() / max((y == 1).sum(), 1)
+    if balance > 0 and sources is not None:
+        for c in (0, 1):
+            cls = y == c
+            total = w[cls].sum()
+            for s in set(sources[cls]):
+                m = cls & (sources == s)
+                w[m] *= m.sum() ** -balance
+            w[cls] *= total / w[cls].sum()
     return w / w.mean()
 
 
-def train_tail(net, cut, acts, view_rows, labels, y, epochs, seed, log=""):
+def train_tail(
+    net, cut, acts, view_rows, labels, y, epochs, seed, log="", mixup=0.0, smoothing=0.0, sources=None, balance=0.0
+):
+    """Train blocks[cut:] + head on `view_rows` of `acts`. mixup > 0: manifold mixup at the cut (each
+    batch mixed with a shuffled copy of itself, lambda ~ Beta(mixup, mixup), targets and weights
+    mixed alike); smoothing > 0: targets pulled towards 0.5 by that much."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     tail = Tail(net, cut)
@@ -80,7 +95,7 @@ def train_tail(net, cut, acts, view_rows, labels, y, epochs, seed, log=""):
     batch = 128
     steps = epochs * int(np.ceil(len(view_rows) / batch))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[2e-4, 2e-3], total_steps=steps, pct_start=0.1)
-    wv = torch.from_numpy(sample_weights(labels, y)).float()
+    wv = torch.from_numpy(sample_weights(labels, y, sources, balance)).float()
     yv = torch.from_numpy(y).float()
     t0 = time.time()
     for epoch in range(epochs):
@@ -89,8 +104,15 @@ def train_tail(net, cut, acts, view_rows, labels, y, epochs, seed, log=""):
         for s in range(0, len(order), batch):
             idx = np.sort(order[s : s + batch])  # sorted reads from the memory map are faster
             x = torch.from_numpy(acts[idx].astype(np.float32))
+            target, weight = yv[idx] * (1 - smoothing) + smoothing / 2, wv[idx]
+            if mixup > 0:
+                lam = float(rng.beta(mixup, mixup))
+                perm = torch.from_numpy(rng.permutation(len(idx)))
+                x = lam * x + (1 - lam) * x[perm]
+                target = lam * target + (1 - lam) * target[perm]
+                weight = lam * weight + (1 - lam) * weight[perm]
             logits = tail.fc(F.dropout(tail.features(x), 0.2, True)).squeeze(1)
-            loss = (F.binary_cross_entropy_with_logits(logits, yv[idx], reduction="none") * wv[idx]).mean()
+            loss = (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * weight).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -120,9 +142,10 @@ def evaluate(val_logits, y_val, labels_val, sources_val, loso_logits_fn):
         for s in sorted(set(sources_val[y_val == 1]))
     }
     print("validation", json.dumps({k: round(v, 4) for k, v in val.items() if isinstance(v, float)}), flush=True)
-    loso = {}
+    loso, raw = {}, {}
     if loso_logits_fn is not None:
         for s, logits in loso_logits_fn():
+            raw[f"{s}|potatoes"], raw[f"{s}|negatives"] = logits
             pos, neg = sigmoid(logits[0] / temperature), sigmoid(logits[1] / temperature)
             loso[str(s)] = {
                 "potatoes": int(len(pos)),
@@ -131,7 +154,7 @@ def evaluate(val_logits, y_val, labels_val, sources_val, loso_logits_fn):
                 "false_positive_rate": float((neg >= UPPER).mean()),
             }
             print(f"leave out {s}: {json.dumps(loso[str(s)])}", flush=True)
-    return val, loso
+    return val, loso, raw
 
 
 def main():
@@ -146,6 +169,10 @@ def main():
     ap.add_argument(
         "--composites", default="", help="also train on composite.py's views (e.g. training/out/composites)"
     )
+    ap.add_argument("--mixup", type=float, default=0.0, help="manifold mixup alpha at the cut (0: off)")
+    ap.add_argument("--smoothing", type=float, default=0.0, help="label smoothing (0: off)")
+    ap.add_argument("--balance", type=float, default=0.0, help="per-source weight exponent (0: off, 0.5: sqrt)")
+    ap.add_argument("--seed", type=int, default=SEED, help="fine-tuning seed (the split stays seed 0)")
     ap.add_argument("--loso-sources", default="", help="comma-separated potato sources to hold out (default: all)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -176,7 +203,7 @@ def main():
 
     # Per view: its manifest row, label and target. Composites (labelled as their cutouts) come after the
     # cached views; each may train only where every photo it was made from may.
-    view_labels, view_y = labels[img_of], y[img_of]
+    view_labels, view_y, view_sources = labels[img_of], y[img_of], sources[img_of]
     comp_from = np.zeros((0, 1), int)
     if args.composites:
         comp = np.load(os.path.join(args.composites, "index.npz"))
@@ -186,6 +213,7 @@ def main():
         acts = np.concatenate([acts, comp_acts])
         comp_labels = comp["label"] if "label" in comp else np.full(len(comp_acts), "potato")
         view_labels = np.concatenate([view_labels, comp_labels])
+        view_sources = np.concatenate([view_sources, comp["source"]])
         view_y = np.concatenate([view_y, (comp_labels == "potato").astype(int)])
         print(f"+ {len(comp_acts)} composites: {dict(zip(*np.unique(comp_labels, return_counts=True)))}", flush=True)
 
@@ -235,7 +263,7 @@ def main():
                         m.decision_function(feats[canonical[negatives]]),
                     )
 
-            val, loso = evaluate(
+            val, loso, _ = evaluate(
                 clf.decision_function(feats[canonical[val_idx]]), y[val_idx], labels[val_idx], sources[val_idx],
                 loso_fn if args.loso else None,
             )
@@ -243,7 +271,10 @@ def main():
 
     if "finetune" in levers:
         print("== finetune", flush=True)
-        tail = train_tail(net, cut, acts, training_views(is_train), view_labels, view_y, args.epochs, SEED)
+        knobs = {"mixup": args.mixup, "smoothing": args.smoothing, "sources": view_sources, "balance": args.balance}
+        tail = train_tail(
+            net, cut, acts, training_views(is_train), view_labels, view_y, args.epochs, args.seed, **knobs
+        )
 
         def loso_fn():
             for s, held, train, negatives in loso_masks():
@@ -251,12 +282,12 @@ def main():
                 composites = views[views >= len(img_of)] - len(img_of)
                 assert not np.isin(comp_from[composites], np.where(held | ~is_train)[0]).any(), "composite leak"
                 t = train_tail(
-                    net, cut, acts, views, view_labels, view_y, args.epochs, SEED,
-                    log=f"loso {s}: ",
+                    net, cut, acts, views, view_labels, view_y, args.epochs, args.seed,
+                    log=f"loso {s}: ", **knobs,
                 )
                 yield s, (run_tail(t, acts, canonical[held & (y == 1)]), run_tail(t, acts, canonical[negatives]))
 
-        val, loso = evaluate(
+        val, loso, loso_logits = evaluate(
             run_tail(tail, acts, canonical[val_idx]), y[val_idx], labels[val_idx], sources[val_idx],
             loso_fn if args.loso else None,
         )
@@ -271,11 +302,17 @@ def main():
         )
         with open(os.path.join(args.out, "loso.json"), "w") as f:
             json.dump(loso, f, indent=1)
+        if loso_logits:  # raw logits, so train_head.py can score them at the final calibration and thresholds
+            np.savez(os.path.join(args.out, "loso_logits.npz"), **loso_logits)
         if args.export:
             export(net, tail, args.export)
 
     with open(os.path.join(args.out, "levers.json"), "w") as f:
-        json.dump({"epochs": args.epochs, "cut": cut, "thresholds": [LOWER, UPPER], "levers": results}, f, indent=1)
+        settings = {
+            "epochs": args.epochs, "cut": cut, "seed": args.seed, "mixup": args.mixup, "smoothing": args.smoothing,
+            "balance": args.balance,
+        }
+        json.dump({**settings, "thresholds": [LOWER, UPPER], "levers": results}, f, indent=1)
 
 
 def export(net, tail, path):
