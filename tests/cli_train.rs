@@ -106,7 +106,12 @@ fn train_writes_a_working_new_version() {
     let card: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("ispotato.json")).unwrap()).unwrap();
     assert_eq!(card["version"], "0.1.0-test");
-    assert_eq!(card["training"]["base_version"], support::shipped_card()["version"]);
+    let shipped = support::shipped_card();
+    assert_eq!(card["training"]["base_version"], shipped["version"]);
+    assert_eq!(
+        card["calibration"]["method"], shipped["calibration"]["method"],
+        "recalibrated the way the base card was"
+    );
     assert!(card["metrics"]["validation"]["auroc"].as_f64().unwrap() > 0.95);
     assert!(
         out.join(card["backbone"]["file"].as_str().unwrap()).is_file(),
@@ -134,6 +139,49 @@ fn train_writes_a_working_new_version() {
         r["recall"].as_f64().unwrap() >= 0.75 && r["precision"].as_f64().unwrap() >= 0.75,
         "{r}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The other calibration method than the shipped card's (Platt <-> temperature): `train` follows
+/// the base card, so both paths run between this test and the one above.
+#[test]
+fn train_recalibrates_the_way_the_base_card_does() {
+    let dir = scratch("method");
+    make_set(&dir.join("data"), 20, 5);
+    let models = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+    let mut base = support::shipped_card();
+    let flipped = if base["calibration"]["method"].as_str().unwrap().starts_with("platt") {
+        "temperature"
+    } else {
+        "platt (bias folded into the head)"
+    };
+    base["calibration"]["method"] = flipped.into();
+    std::fs::create_dir_all(dir.join("base")).unwrap();
+    std::fs::write(dir.join("base/ispotato.json"), base.to_string()).unwrap();
+    let backbone = base["backbone"]["file"].as_str().unwrap();
+    std::fs::copy(models.join(backbone), dir.join("base").join(backbone)).unwrap();
+    let out = dir.join("model");
+    let run = bin()
+        .args(["--model", &dir.join("base").display().to_string(), "train"])
+        .arg(dir.join("data"))
+        .arg("--out")
+        .arg(&out)
+        .args(["--validation-fraction", "0.3"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
+    let scaling = if flipped == "temperature" {
+        "temperature scaling"
+    } else {
+        "Platt scaling"
+    };
+    assert!(stdout.contains(scaling), "{stdout}");
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("ispotato.json")).unwrap()).unwrap();
+    assert_eq!(card["calibration"]["method"], flipped);
+    let t = card["calibration"]["temperature"].as_f64().unwrap();
+    assert!(t.is_finite() && t > 0.0, "{t}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget};
 use ispotato_core::eval::{scan_labelled_dir, EvalItem};
-use ispotato_core::head_training::{fit_temperature, is_validation, train_head, Example, TrainOptions};
+use ispotato_core::head_training::{fit_platt, fit_temperature, is_validation, train_head, Example, TrainOptions};
 use ispotato_core::ingest::ingest_file;
 use ispotato_core::metrics::{BinaryMetrics, Scored};
 use ispotato_core::model_card::{LinearHead, ModelCard};
@@ -147,13 +147,22 @@ pub async fn run(global: &GlobalArgs, args: TrainArgs<'_>) -> anyhow::Result<Exi
     };
     let train_owned: Vec<Example> = train.iter().map(|e| (*e).clone()).collect();
     let init = card.head.clone();
-    let head = tokio::task::spawn_blocking(move || train_head(&train_owned, Some(&init), options))
+    let mut head = tokio::task::spawn_blocking(move || train_head(&train_owned, Some(&init), options))
         .await
         .context("training failed")?
         .context("training needs both classes")?;
     let logits: Vec<f32> = val.iter().map(|e| head.logit(&e.features)).collect();
     let labels: Vec<bool> = val.iter().map(|e| e.potato).collect();
-    let temperature = fit_temperature(&logits, &labels);
+    // Recalibrate the way the base card was calibrated: Platt scaling (its shift folded into the
+    // head's bias) or temperature scaling alone.
+    let platt = card.calibration.is_platt();
+    let temperature = if platt {
+        let (temperature, shift) = fit_platt(&logits, &labels);
+        head.bias += shift;
+        temperature
+    } else {
+        fit_temperature(&logits, &labels)
+    };
     let (lower, upper) = (card.thresholds.lower, card.thresholds.upper);
     let before = BinaryMetrics::compute(&scored(&card.head, card.calibration.temperature, lower, upper, &val));
     let after = BinaryMetrics::compute(&scored(&head, temperature, lower, upper, &val));
@@ -186,7 +195,11 @@ pub async fn run(global: &GlobalArgs, args: TrainArgs<'_>) -> anyhow::Result<Exi
         ),
         head,
         calibration: ispotato_core::model_card::Calibration {
-            method: "temperature".into(),
+            method: if platt {
+                ispotato_core::model_card::PLATT_METHOD.into()
+            } else {
+                "temperature".into()
+            },
             temperature,
         },
         created: Some(ispotato_core::store::unix_now().to_string()),
@@ -220,10 +233,11 @@ pub async fn run(global: &GlobalArgs, args: TrainArgs<'_>) -> anyhow::Result<Exi
     Classifier::load(&card_path).with_context(|| format!("the new model at {} does not load", card_path.display()))?;
     println!("model {version} written to {}", card_path.display());
     println!(
-        "trained on {} images, validated on {} ({} files skipped); temperature {temperature:.3}",
+        "trained on {} images, validated on {} ({} files skipped); {} scaling, temperature {temperature:.3}",
         train.len(),
         val.len(),
-        skipped
+        skipped,
+        if platt { "Platt" } else { "temperature" }
     );
     println!(
         "{:<18} {:>10} {:>10}",

@@ -106,10 +106,21 @@ impl LinearHead {
     }
 }
 
+/// `calibration.method` of a Platt-scaled card: the fitted shift lives in the head's bias, the
+/// temperature in `temperature` (as written by `training/train_head.py --calibration platt`).
+pub const PLATT_METHOD: &str = "platt (bias folded into the head)";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Calibration {
     pub method: String,
     pub temperature: f32,
+}
+
+impl Calibration {
+    /// Platt scaling (temperature plus a bias shift) rather than temperature scaling alone.
+    pub fn is_platt(&self) -> bool {
+        self.method.starts_with("platt")
+    }
 }
 
 /// `potato` at or above `upper`, `not potato` below `lower`, `unsure` in between.
