@@ -31,7 +31,9 @@ from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, os.path.dirname(__file__))
 from export_backbone import Backbone, load_backbone  # noqa: E402
-from train_head import LOWER, SEED, UPPER, fit_temperature, group_split, sigmoid, summarise  # noqa: E402
+from train_head import (  # noqa: E402
+    LOWER, SEED, UPPER, fit_temperature, group_split, loso_entry, sigmoid, summarise,
+)
 
 HARD = ("sweet_potato", "potato_dish", "drawing")
 
@@ -146,13 +148,7 @@ def evaluate(val_logits, y_val, labels_val, sources_val, loso_logits_fn):
     if loso_logits_fn is not None:
         for s, logits in loso_logits_fn():
             raw[f"{s}|potatoes"], raw[f"{s}|negatives"] = logits
-            pos, neg = sigmoid(logits[0] / temperature), sigmoid(logits[1] / temperature)
-            loso[str(s)] = {
-                "potatoes": int(len(pos)),
-                "recall": float((pos >= UPPER).mean()),
-                "negatives": int(len(neg)),
-                "false_positive_rate": float((neg >= UPPER).mean()),
-            }
+            loso[str(s)] = loso_entry(sigmoid(logits[0] / temperature), sigmoid(logits[1] / temperature), UPPER)
             print(f"leave out {s}: {json.dumps(loso[str(s)])}", flush=True)
     return val, loso, raw
 

@@ -98,6 +98,17 @@ def cross_fitted_ece(logits, y, groups, method, repeats=50):
     }
 
 
+def loso_entry(p_potatoes, p_negatives, upper):
+    """One leave-one-source-out row: recall of the held-out potatoes and false-positive rate of the
+    validation negatives, both at the `potato` threshold."""
+    return {
+        "potatoes": int(len(p_potatoes)),
+        "recall": float((p_potatoes >= upper).mean()),
+        "negatives": int(len(p_negatives)),
+        "false_positive_rate": float((p_negatives >= upper).mean()),
+    }
+
+
 def group_split(labels, groups):
     """The validation protocol: StratifiedGroupKFold (5 folds, shuffled, seed 0) over dup_group,
     stratified by label; fold 0 validates. Returns (training indices, validation indices)."""
@@ -176,7 +187,8 @@ def main():
     else:
         clf = fit(x[train_idx], y[train_idx])
         weights, bias = clf.coef_[0], float(clf.intercept_[0])
-    val_logits = x[val_idx] @ weights + bias
+    raw_logits = x[val_idx] @ weights + bias  # before any calibration
+    val_logits = raw_logits
     shift = 0.0
     if args.calibration == "platt":
         temperature, shift = fit_platt(val_logits, y[val_idx])
@@ -189,7 +201,6 @@ def main():
     lower, upper = args.lower, args.upper
     assert 0 < lower <= upper < 1, "thresholds must satisfy 0 < lower <= upper < 1"
     val = summarise(p_val, y[val_idx], labels[val_idx], lower, upper)
-    raw_logits = x[val_idx] @ weights + (bias - shift)  # before any calibration
     val["ece_cross_fitted"] = {
         m: cross_fitted_ece(raw_logits, y[val_idx], groups[val_idx], m) for m in ("temperature", "platt")
     }
@@ -215,12 +226,7 @@ def main():
             s = key.split("|")[0]
             pos = sigmoid((raw[key] + shift) / temperature)
             neg = sigmoid((raw[f"{s}|negatives"] + shift) / temperature)
-            loso[s] = {
-                "potatoes": int(len(pos)),
-                "recall": float((pos >= upper).mean()),
-                "negatives": int(len(neg)),
-                "false_positive_rate": float((neg >= upper).mean()),
-            }
+            loso[s] = loso_entry(pos, neg, upper)
     elif args.loso:
         loso = json.load(open(args.loso))
     else:
@@ -234,12 +240,7 @@ def main():
             m = fit(x[train], y[train])
             pos = sigmoid((m.decision_function(x[held & (y == 1)]) + shift) / temperature)
             neg = sigmoid((m.decision_function(x[negatives]) + shift) / temperature)
-            loso[s] = {
-                "potatoes": int(len(pos)),
-                "recall": float((pos >= upper).mean()),
-                "negatives": int(len(neg)),
-                "false_positive_rate": float((neg >= upper).mean()),
-            }
+            loso[s] = loso_entry(pos, neg, upper)
     for s, r in loso.items():
         print(f"leave-one-source-out {s}: recall {r['recall']:.3f} on {r['potatoes']}, "
               f"false positives {r['false_positive_rate']:.3f} on {r['negatives']} validation negatives")
