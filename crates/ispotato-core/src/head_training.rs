@@ -85,6 +85,16 @@ pub fn train_head(examples: &[Example], init: Option<&LinearHead>, options: Trai
     })
 }
 
+/// Negative log-likelihood of one label under probability `p` (clamped away from 0 and 1).
+fn binary_nll(p: f64, potato: bool) -> f64 {
+    let p = p.clamp(1e-7, 1.0 - 1e-7);
+    if potato {
+        -p.ln()
+    } else {
+        -(1.0 - p).ln()
+    }
+}
+
 /// The temperature that minimises the negative log-likelihood of `logits` (golden-section
 /// search over log T in [0.05, 20]).
 pub fn fit_temperature(logits: &[f32], labels: &[bool]) -> f32 {
@@ -93,14 +103,7 @@ pub fn fit_temperature(logits: &[f32], labels: &[bool]) -> f32 {
         logits
             .iter()
             .zip(labels)
-            .map(|(&z, &y)| {
-                let p = sigmoid(z as f64 / t).clamp(1e-7, 1.0 - 1e-7);
-                if y {
-                    -p.ln()
-                } else {
-                    -(1.0 - p).ln()
-                }
-            })
+            .map(|(&z, &y)| binary_nll(sigmoid(z as f64 / t), y))
             .sum()
     };
     let (mut lo, mut hi) = (0.05f64.ln(), 20f64.ln());
@@ -264,20 +267,8 @@ mod tests {
         let (t, shift) = fit_platt(&logits, &labels);
         assert!((t - 2.0).abs() < 0.15, "temperature {t}");
         assert!((shift + 2.4).abs() < 0.25, "shift {shift}");
-        let nll = |p: &dyn Fn(f32) -> f64| -> f64 {
-            logits
-                .iter()
-                .zip(&labels)
-                .map(|(&z, &y)| {
-                    let q = p(z).clamp(1e-7, 1.0 - 1e-7);
-                    if y {
-                        -q.ln()
-                    } else {
-                        -(1.0 - q).ln()
-                    }
-                })
-                .sum()
-        };
+        let nll =
+            |p: &dyn Fn(f32) -> f64| -> f64 { logits.iter().zip(&labels).map(|(&z, &y)| binary_nll(p(z), y)).sum() };
         let temperature = fit_temperature(&logits, &labels);
         let platt = nll(&|z| sigmoid(((z + shift) / t) as f64));
         let scaled = nll(&|z| sigmoid((z / temperature) as f64));
