@@ -29,11 +29,11 @@ from PIL import Image, ImageEnhance, ImageFilter
 
 sys.path.insert(0, os.path.dirname(__file__))
 from export_backbone import load_backbone  # noqa: E402
-from recipe import CROP, MEAN, STD, load, to_rgb  # noqa: E402
+from recipe import ARCH, CROP, MEAN, STD, load, to_rgb  # noqa: E402
 
 SEED = 0
-CUT = 15  # default: blocks[:CUT] are frozen; blocks[CUT:] + head are fine-tuned
-ACT_SHAPE = (192, 7, 7)  # the output of blocks 11-14 (any cut from 12 to 15 has this shape)
+# blocks[:cut] are frozen, blocks[cut:] + head are fine-tuned; the default cut is the last block
+# (Lite0: block 15, 192 -> 320 channels at 7x7; Lite2: block 20, 208 -> 352 at 9x9).
 VIEWS = {"potato": 8, "sweet_potato": 6, "potato_dish": 6, "drawing": 6, "not_potato": 3}
 
 
@@ -52,15 +52,19 @@ class Trunk(torch.nn.Module):
 
 
 def export_trunk(path, cut):
+    """Writes the frozen trunk blocks[:cut] (cut None: all but the last block); returns (cut, the
+    shape of its output for one image)."""
     _, net = load_backbone()
-    torch.onnx.export(
-        Trunk(net, cut).eval(), torch.zeros(1, 3, 224, 224), path, opset_version=13, input_names=["input"],
-        output_names=["acts"], dynamo=False,
-    )
+    cut = len(net._blocks) - 1 if cut is None else cut
+    trunk = Trunk(net, cut).eval()
+    x = torch.zeros(1, 3, CROP, CROP)
+    torch.onnx.export(trunk, x, path, opset_version=13, input_names=["input"], output_names=["acts"], dynamo=False)
+    with torch.no_grad():
+        return cut, tuple(trunk(x).shape[1:])
 
 
 def augment(path, rng):
-    """One random training view, [1, 3, 224, 224] float32 with the serving normalisation."""
+    """One random training view, [1, 3, CROP, CROP] float32 with the serving normalisation."""
     with Image.open(path) as img:
         img.draft("RGB", (448, 448))
         img = to_rgb(img)
@@ -113,7 +117,7 @@ _sess = None
 
 
 def run_trunk(x):
-    """The frozen trunk ($TRUNK) on one normalised [1, 3, 224, 224] input -> float16 activations.
+    """The frozen trunk ($TRUNK) on one normalised [1, 3, CROP, CROP] input -> float16 activations.
     One single-threaded onnxruntime session per worker process."""
     global _sess
     import onnxruntime as ort
@@ -138,11 +142,12 @@ def main():
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--out", default="training/out/views")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--cut", type=int, default=CUT, choices=range(12, 16), help="first fine-tuned block")
+    ap.add_argument("--cut", type=int, help="first fine-tuned block (default: the last one)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     trunk = os.path.join(args.out, "trunk.onnx")
-    export_trunk(trunk, args.cut)
+    cut, act_shape = export_trunk(trunk, args.cut)
+    print(f"{ARCH}: blocks {cut}+ fine-tuned, trunk output {act_shape}", flush=True)
     os.environ["TRUNK"] = trunk
     rows = list(csv.DictReader(open(os.path.join(args.data, "manifest.csv"))))
     jobs = []
@@ -150,7 +155,7 @@ def main():
         for v in range(1 + VIEWS[row["label"]]):
             jobs.append((i, v, os.path.join(args.data, row["path"])))
     acts = np.lib.format.open_memmap(
-        os.path.join(args.out, "acts.npy"), mode="w+", dtype=np.float16, shape=(len(jobs), *ACT_SHAPE)
+        os.path.join(args.out, "acts.npy"), mode="w+", dtype=np.float16, shape=(len(jobs), *act_shape)
     )
     t0 = time.time()
     with Pool(args.workers) as pool:
@@ -162,7 +167,7 @@ def main():
     np.savez(
         os.path.join(args.out, "index.npz"),
         image=np.array([j[0] for j in jobs]), view=np.array([j[1] for j in jobs]),
-        paths=np.array([r["path"] for r in rows]), cut=args.cut,
+        paths=np.array([r["path"] for r in rows]), cut=cut, arch=ARCH,
     )
     print(f"cached {len(jobs)} views of {len(rows)} images in {time.time() - t0:.0f}s")
 

