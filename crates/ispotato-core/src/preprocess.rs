@@ -91,4 +91,25 @@ mod tests {
         assert_eq!(t[[0, 2, 0, 0]], 1.0);
         assert_eq!(t[[0, 0, 0, 223]], 1.0);
     }
+
+    #[test]
+    fn the_card_sets_the_input_size() {
+        // EfficientNet-Lite2's recipe (training/recipe.py, ISPOTATO_ARCH=lite2): shorter side 297,
+        // crop 260. A 400x300 image, black left of x = 200, white right of it, resizes to 396x297;
+        // the crop starts at x = 68, so the edge lands near column 130 of the crop.
+        let recipe = InputRecipe {
+            width: 260,
+            height: 260,
+            resize_shorter: 297,
+            ..InputRecipe::default()
+        };
+        assert_eq!(resized_dims(400, 300, 297), (396, 297));
+        assert_eq!(centre_offset(396, 260), 68);
+        let img = RgbImage::from_fn(400, 300, |x, _| image::Rgb([if x < 200 { 0 } else { 255 }; 3]));
+        let t = preprocess(&img, &recipe);
+        assert_eq!(t.shape(), &[1, 3, 260, 260]);
+        assert_eq!(t[[0, 0, 259, 126]], -127.0 / 128.0);
+        assert_eq!(t[[0, 2, 0, 134]], 1.0);
+        assert!(t[[0, 1, 100, 130]] > -127.0 / 128.0 && t[[0, 1, 100, 130]] < 1.0);
+    }
 }
