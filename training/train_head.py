@@ -21,7 +21,7 @@ import sys
 import numpy as np
 from scipy.optimize import minimize_scalar
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -131,6 +131,14 @@ def loso_splits(sources, groups, y, is_train, potato_sources):
         yield s, held, train, negatives
 
 
+def operating_points(p, y):
+    precision, recall, _ = precision_recall_curve(y, p)
+    return {
+        "recall_at_precision_0.99": float(recall[precision >= 0.99].max()),
+        "precision_at_recall_0.99": float(precision[recall >= 0.99].max()),
+    }
+
+
 def summarise(p, y, labels, lower=LOWER, upper=UPPER, groups=None):
     """Precision, recall, AUROC, AP, ECE and unsure rate at the thresholds, and per label slice the
     share of images called potato. With `groups` (dup_group per image) each slice also counts
@@ -152,6 +160,9 @@ def summarise(p, y, labels, lower=LOWER, upper=UPPER, groups=None):
         "average_precision": float(average_precision_score(y, p)),
         "ece": ece(p, y),
         "unsure_rate": float(1 - decided.mean()),
+        # How far the ranking is from the 0.99 targets: the best recall any threshold gives at
+        # precision >= 0.99, and the best precision at recall >= 0.99.
+        **operating_points(p, y),
         "slices": {},
     }
     for label in sorted(set(labels)):
