@@ -63,6 +63,13 @@ def export_trunk(path, cut):
         return cut, tuple(trunk(x).shape[1:])
 
 
+def check_arch(index):
+    """Refuses a view cache (its index.npz) built for another ISPOTATO_ARCH; caches from before
+    the field existed are Lite0's."""
+    cached = str(index["arch"]) if "arch" in index else "lite0"
+    assert cached == ARCH, f"the view cache is {cached}'s, ISPOTATO_ARCH is {ARCH}"
+
+
 def augment(path, rng):
     """One random training view, [1, 3, CROP, CROP] float32 with the serving normalisation."""
     with Image.open(path) as img:

@@ -24,12 +24,11 @@ import time
 
 import numpy as np
 import torch
-from PIL import Image
 
 sys.path.insert(0, os.path.dirname(__file__))
 from export_backbone import load_backbone  # noqa: E402
 from finetune import evaluate  # noqa: E402
-from recipe import ARCHS, MEAN, STD, centre_crop, resize_shorter, to_rgb  # noqa: E402
+from recipe import ARCHS, load  # noqa: E402
 from train_head import fit, group_split, loso_splits  # noqa: E402
 
 
@@ -52,9 +51,8 @@ def session(name, cache_dir, threads):
 
 
 def serving_view(path, name):
-    with Image.open(path) as img:
-        img = centre_crop(resize_shorter(to_rgb(img), ARCHS[name]["resize_shorter"]), ARCHS[name]["crop"])
-    return ((np.asarray(img, np.float32) - MEAN) / STD).transpose(2, 0, 1)
+    """The serving preprocessing (recipe.py) at `name`'s resolution, [3, crop, crop]."""
+    return load(path, ARCHS[name]["resize_shorter"], ARCHS[name]["crop"])[0]
 
 
 def features(name, paths, data, cache_dir):

@@ -40,8 +40,8 @@ from PIL import Image, ImageEnhance, ImageFilter
 from scipy import ndimage
 
 sys.path.insert(0, os.path.dirname(__file__))
-from cache_views import photometric, run_trunk  # noqa: E402
-from recipe import ARCH, CROP, MEAN, STD, to_rgb  # noqa: E402
+from cache_views import check_arch, photometric, run_trunk  # noqa: E402
+from recipe import CROP, MEAN, STD, to_rgb  # noqa: E402
 from train_head import SEED, group_split  # noqa: E402
 
 MAX_SIDE = 384  # cutouts are made from a reduced copy; composites are 224x224
@@ -195,7 +195,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     os.environ["TRUNK"] = os.path.join(args.views, "trunk.onnx")
     views = np.load(os.path.join(args.views, "index.npz"))
-    assert (str(views["arch"]) if "arch" in views else "lite0") == ARCH, "view cache is of another ISPOTATO_ARCH"
+    check_arch(views)
     act_shape = np.load(os.path.join(args.views, "acts.npy"), mmap_mode="r").shape[1:]
     rows = list(csv.DictReader(open(os.path.join(args.data, "manifest.csv"))))
     is_train = training_split(rows)

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
+from cache_views import check_arch  # noqa: E402
 from export_backbone import Backbone, load_backbone  # noqa: E402
 from recipe import ARCH, CROP  # noqa: E402
 from train_head import (  # noqa: E402
@@ -181,7 +182,7 @@ def main():
     acts = np.load(os.path.join(args.views, "acts.npy"))
     img_of, view_of = index["image"], index["view"]
     cut = int(index["cut"]) if "cut" in index else 15
-    assert (str(index["arch"]) if "arch" in index else "lite0") == ARCH, "view cache is of another ISPOTATO_ARCH"
+    check_arch(index)
     print(f"{ARCH}: fine-tuning blocks {cut}+ and the head", flush=True)
     labels = np.array([r["label"] for r in rows])
     sources = np.array([r["source"] for r in rows])

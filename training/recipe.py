@@ -55,12 +55,12 @@ def centre_crop(img: Image.Image, crop: int = CROP) -> Image.Image:
     return img.crop((left, top, left + crop, top + crop))
 
 
-def preprocess(img: Image.Image) -> np.ndarray:
-    img = centre_crop(resize_shorter(to_rgb(img)))
+def preprocess(img: Image.Image, shorter: int = RESIZE_SHORTER, crop: int = CROP) -> np.ndarray:
+    img = centre_crop(resize_shorter(to_rgb(img), shorter), crop)
     arr = (np.asarray(img, dtype=np.float32) - MEAN) / STD
     return arr.transpose(2, 0, 1)[None].copy()
 
 
-def load(path) -> np.ndarray:
+def load(path, shorter: int = RESIZE_SHORTER, crop: int = CROP) -> np.ndarray:
     with Image.open(path) as img:
-        return preprocess(img)
+        return preprocess(img, shorter, crop)
