@@ -32,7 +32,8 @@ SEED = 0
 # `unsure` between (defaults here; the card's own come from --lower/--upper). LOWER was 0.2 up to
 # model 0.3.0; 0.25 brings the unsure share under the 5% target and keeps a `not potato` verdict
 # >= 75% sure. Since 0.3.2 (Platt scaling, which showed that temperature scaling's 0.8 was really
-# ~0.53) the shipped card uses --upper 0.55: the same decisions as before, honestly labelled.
+# ~0.53) the shipped card sets --upper: 0.55 in 0.3.2 (0.3.0's decisions, honestly labelled), 0.5
+# since 0.4.0 (on calibrated probabilities, where potato becomes the more likely answer).
 LOWER, UPPER = 0.25, 0.8
 C = 0.5
 
@@ -192,6 +193,23 @@ def platt_report(logits, labels, lower, upper):
         f"{s['precision']:>9.3f} {s['recall']:>7.3f} {s['average_precision']:>6.3f} {s['ece']:>6.3f} "
         f"{s['unsure_rate']:>6.1%}"
     )
+
+
+def finetune_settings(head_path):
+    """What the card says about a head from finetune.py: its recipe, and the settings of the run that
+    wrote it (levers.json next to head.npz), so a card names the fine-tuning it came from."""
+    out = {"head": "fine-tuned with the last MBConv block and head conv (training/finetune.py); augmented views"}
+    levers = os.path.join(os.path.dirname(head_path), "levers.json")
+    run = json.load(open(levers)) if os.path.exists(levers) else {}
+    if "finetune+composites" in run.get("levers", {}):
+        out["head"] += " + copy-paste composites"
+    out["head"] += "; positives weighted as all negatives, hard negatives x2"
+    if run:
+        keys = ("epochs", "cut", "seed", "mixup", "smoothing", "balance")
+        out["finetune"] = {k: run[k] for k in keys if k in run}
+        if run.get("balance"):
+            out["head"] += f"; within each class a source's views weigh count^-{run['balance']:g}"
+    return out
 
 
 def main():
@@ -381,12 +399,9 @@ def main():
             "train_images": int(len(train_idx)),
             "validation_images": int(len(val_idx)),
             "negatives": "not_potato, sweet_potato, potato_dish, drawing",
-            **(
-                {"head": "fine-tuned with the last MBConv block and head conv (training/finetune.py); "
-                 "augmented views, balanced classes, hard negatives x2"}
-                if args.head
-                else {"head": "logistic regression on frozen features", "regularisation_C": C}
-            ),
+            **(finetune_settings(args.head) if args.head else {
+                "head": "logistic regression on frozen features", "regularisation_C": C
+            }),
         },
         "metrics": {"validation": val, "leave_one_source_out": loso},
     }
