@@ -63,11 +63,11 @@ class Tail(torch.nn.Module):
         return self.fc(self.features(x)).squeeze(1)
 
 
-def sample_weights(labels, y, sources=None, balance=0.0):
-    """Positives weigh as much as all negatives together; hard negatives count double. With
+def sample_weights(labels, y, sources=None, balance=0.0, hard_weight=2.0):
+    """Positives weigh as much as all negatives together; hard negatives count `hard_weight` times. With
     balance > 0, within each class a source's views weigh count ** -balance (0.5: square root), so
     the big plain-background sources stop dominating; class totals stay as they were."""
-    w = np.where(np.isin(labels, HARD), 2.0, 1.0)
+    w = np.where(np.isin(labels, HARD), hard_weight, 1.0)
     w[y == 1] = w[y == 0].sum() / max((y == 1).sum(), 1)
     if balance > 0 and sources is not None:
         for c in (0, 1):
@@ -81,7 +81,8 @@ def sample_weights(labels, y, sources=None, balance=0.0):
 
 
 def train_tail(
-    net, cut, acts, view_rows, labels, y, epochs, seed, log="", mixup=0.0, smoothing=0.0, sources=None, balance=0.0
+    net, cut, acts, view_rows, labels, y, epochs, seed, log="", mixup=0.0, smoothing=0.0, sources=None, balance=0.0,
+    hard_weight=2.0,
 ):
     """Train blocks[cut:] + head on `view_rows` of `acts`. mixup > 0: manifold mixup at the cut (each
     batch mixed with a shuffled copy of itself, lambda ~ Beta(mixup, mixup), targets and weights
@@ -98,7 +99,7 @@ def train_tail(
     batch = 128
     steps = epochs * int(np.ceil(len(view_rows) / batch))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[2e-4, 2e-3], total_steps=steps, pct_start=0.1)
-    wv = torch.from_numpy(sample_weights(labels, y, sources, balance)).float()
+    wv = torch.from_numpy(sample_weights(labels, y, sources, balance, hard_weight)).float()
     yv = torch.from_numpy(y).float()
     t0 = time.time()
     for epoch in range(epochs):
@@ -169,6 +170,7 @@ def main():
     ap.add_argument("--mixup", type=float, default=0.0, help="manifold mixup alpha at the cut (0: off)")
     ap.add_argument("--smoothing", type=float, default=0.0, help="label smoothing (0: off)")
     ap.add_argument("--balance", type=float, default=0.0, help="per-source weight exponent (0: off, 0.5: sqrt)")
+    ap.add_argument("--hard-weight", type=float, default=2.0, help="loss weight of sweet potatoes, dishes, drawings")
     ap.add_argument("--seed", type=int, default=SEED, help="fine-tuning seed (the split stays seed 0)")
     ap.add_argument("--loso-sources", default="", help="comma-separated potato sources to hold out (default: all)")
     args = ap.parse_args()
@@ -260,7 +262,10 @@ def main():
 
     if "finetune" in levers:
         print("== finetune", flush=True)
-        knobs = {"mixup": args.mixup, "smoothing": args.smoothing, "sources": view_sources, "balance": args.balance}
+        knobs = {
+            "mixup": args.mixup, "smoothing": args.smoothing, "sources": view_sources, "balance": args.balance,
+            "hard_weight": args.hard_weight,
+        }
         tail = train_tail(
             net, cut, acts, training_views(is_train), view_labels, view_y, args.epochs, args.seed, **knobs
         )
@@ -299,7 +304,7 @@ def main():
     with open(os.path.join(args.out, "levers.json"), "w") as f:
         settings = {
             "epochs": args.epochs, "cut": cut, "seed": args.seed, "mixup": args.mixup, "smoothing": args.smoothing,
-            "balance": args.balance,
+            "balance": args.balance, "hard_weight": args.hard_weight,
         }
         json.dump({**settings, "thresholds": [LOWER, UPPER], "levers": results}, f, indent=1)
 

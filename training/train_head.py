@@ -203,9 +203,9 @@ def finetune_settings(head_path):
     run = json.load(open(levers)) if os.path.exists(levers) else {}
     if "finetune+composites" in run.get("levers", {}):
         out["head"] += " + copy-paste composites"
-    out["head"] += "; positives weighted as all negatives, hard negatives x2"
+    out["head"] += f"; positives weighted as all negatives, hard negatives x{run.get('hard_weight', 2):g}"
     if run:
-        keys = ("epochs", "cut", "seed", "mixup", "smoothing", "balance")
+        keys = ("epochs", "cut", "seed", "mixup", "smoothing", "balance", "hard_weight")
         out["finetune"] = {k: run[k] for k in keys if k in run}
         if run.get("balance"):
             out["head"] += f"; within each class a source's views weigh count^-{run['balance']:g}"
