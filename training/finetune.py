@@ -37,6 +37,7 @@ from train_head import (  # noqa: E402
 )
 
 HARD = ("sweet_potato", "potato_dish", "drawing")
+HARD_WEIGHT = 2.0  # loss weight of a hard negative (--hard-weight); other negatives weigh 1
 
 
 class Tail(torch.nn.Module):
@@ -63,7 +64,7 @@ class Tail(torch.nn.Module):
         return self.fc(self.features(x)).squeeze(1)
 
 
-def sample_weights(labels, y, sources=None, balance=0.0, hard_weight=2.0):
+def sample_weights(labels, y, sources=None, balance=0.0, hard_weight=HARD_WEIGHT):
     """Positives weigh as much as all negatives together; hard negatives count `hard_weight` times. With
     balance > 0, within each class a source's views weigh count ** -balance (0.5: square root), so
     the big plain-background sources stop dominating; class totals stay as they were."""
@@ -82,7 +83,7 @@ def sample_weights(labels, y, sources=None, balance=0.0, hard_weight=2.0):
 
 def train_tail(
     net, cut, acts, view_rows, labels, y, epochs, seed, log="", mixup=0.0, smoothing=0.0, sources=None, balance=0.0,
-    hard_weight=2.0,
+    hard_weight=HARD_WEIGHT,
 ):
     """Train blocks[cut:] + head on `view_rows` of `acts`. mixup > 0: manifold mixup at the cut (each
     batch mixed with a shuffled copy of itself, lambda ~ Beta(mixup, mixup), targets and weights
@@ -170,7 +171,9 @@ def main():
     ap.add_argument("--mixup", type=float, default=0.0, help="manifold mixup alpha at the cut (0: off)")
     ap.add_argument("--smoothing", type=float, default=0.0, help="label smoothing (0: off)")
     ap.add_argument("--balance", type=float, default=0.0, help="per-source weight exponent (0: off, 0.5: sqrt)")
-    ap.add_argument("--hard-weight", type=float, default=2.0, help="loss weight of sweet potatoes, dishes, drawings")
+    ap.add_argument(
+        "--hard-weight", type=float, default=HARD_WEIGHT, help="loss weight of sweet potatoes, dishes, drawings"
+    )
     ap.add_argument("--seed", type=int, default=SEED, help="fine-tuning seed (the split stays seed 0)")
     ap.add_argument("--loso-sources", default="", help="comma-separated potato sources to hold out (default: all)")
     args = ap.parse_args()

@@ -205,8 +205,7 @@ def finetune_settings(head_path):
         out["head"] += " + copy-paste composites"
     out["head"] += f"; positives weighted as all negatives, hard negatives x{run.get('hard_weight', 2):g}"
     if run:
-        keys = ("epochs", "cut", "seed", "mixup", "smoothing", "balance", "hard_weight")
-        out["finetune"] = {k: run[k] for k in keys if k in run}
+        out["finetune"] = {k: v for k, v in run.items() if k not in ("thresholds", "levers")}
         if run.get("balance"):
             out["head"] += f"; within each class a source's views weigh count^-{run['balance']:g}"
     return out
