@@ -13,7 +13,11 @@ Then run extract_features.py and `train_head.py --head training/out/finetune/hea
 With --composites training/out/composites (from composite.py) the fine-tuned lever also trains
 on copy-paste composites, each only in runs allowed to see every photo it was made from.
 
+Every run also writes wise.npz (raw validation and held-out logits per --wise alpha), which
+score_runs.py scores as the card does, so levers can be compared without exporting each run.
+
 Usage: python training/finetune.py [--epochs 4] [--loso] [--export] [--composites DIR] [--out DIR]
+       [--balance EXP] [--hard-weight W] [--mixup A] [--smoothing EPS] [--cutout SHARE] [--lp-init] [--wise A,...]
 """
 
 import argparse
@@ -81,26 +85,84 @@ def sample_weights(labels, y, sources=None, balance=0.0, hard_weight=HARD_WEIGHT
     return w / w.mean()
 
 
+def linear_probe(tail, acts, view_rows, y, weights, c=0.5):
+    """The head a frozen tail's features call for: weighted logistic regression (L2 as scikit-learn's C)
+    on the pooled features of `view_rows`, solved by L-BFGS. Returns (weight [1280], bias)."""
+    x = torch.from_numpy(run_tail(tail, acts, view_rows, "features"))
+    target = torch.from_numpy(y[view_rows]).float()
+    w = torch.from_numpy(weights[view_rows]).float()
+    fc = torch.nn.Linear(x.shape[1], 1)
+    torch.nn.init.zeros_(fc.weight)
+    torch.nn.init.zeros_(fc.bias)
+    opt = torch.optim.LBFGS(fc.parameters(), lr=1, max_iter=500, tolerance_grad=1e-6, line_search_fn="strong_wolfe")
+    l2 = 1.0 / (2 * c * float(w.sum()))
+
+    def closure():
+        opt.zero_grad()
+        loss = (F.binary_cross_entropy_with_logits(fc(x).squeeze(1), target, reduction="none") * w).mean()
+        loss = loss + l2 * fc.weight.pow(2).sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return fc.weight.detach()[0].clone(), fc.bias.detach()[0].clone()
+
+
+def cutout_mask(rng, n, height, width, share):
+    """[n, 1, height, width] of ones, with a random 2x2 to 4x4 square zeroed in `share` of the rows."""
+    size = rng.integers(2, 5, n)
+    top = (rng.random(n) * (height - size + 1)).astype(int)
+    left = (rng.random(n) * (width - size + 1)).astype(int)
+    rows, cols = np.arange(height)[None, :], np.arange(width)[None, :]
+    inside_r = (rows >= top[:, None]) & (rows < (top + size)[:, None])
+    inside_c = (cols >= left[:, None]) & (cols < (left + size)[:, None])
+    erase = (inside_r[:, :, None] & inside_c[:, None, :]) & (rng.random(n) < share)[:, None, None]
+    return torch.from_numpy(~erase).float()[:, None]
+
+
+def interpolate(start, end, alpha):
+    """WiSE-FT: a tail whose every weight is (1 - alpha) * start + alpha * end (alpha 1: `end`)."""
+    out = copy.deepcopy(end)
+    a, b = start.state_dict(), end.state_dict()
+    out.load_state_dict({k: (1 - alpha) * a[k] + alpha * b[k] if a[k].is_floating_point() else b[k] for k in b})
+    return out.eval()
+
+
 def train_tail(
     net, cut, acts, view_rows, labels, y, epochs, seed, log="", mixup=0.0, smoothing=0.0, sources=None, balance=0.0,
-    hard_weight=HARD_WEIGHT,
+    hard_weight=HARD_WEIGHT, lp_init=False, cutout=0.0,
 ):
     """Train blocks[cut:] + head on `view_rows` of `acts`. mixup > 0: manifold mixup at the cut (each
     batch mixed with a shuffled copy of itself, lambda ~ Beta(mixup, mixup), targets and weights
-    mixed alike); smoothing > 0: targets pulled towards 0.5 by that much."""
+    mixed alike); smoothing > 0: targets pulled towards 0.5 by that much; cutout > 0: that share of
+    the views has a random 2x2 to 4x4 square of the cut's spatial grid zeroed. lp_init (LP-FT): the head
+    starts as the linear probe on the frozen tail's features and trains at the body's learning rate,
+    so early updates do not distort the pretrained features to fit a random head. Returns the trained
+    tail and the tail it started from (pretrained weights + the initial head)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     tail = Tail(net, cut)
     tail.eval()  # BatchNorm keeps its ImageNet statistics; dropout is applied explicitly
+    weights = sample_weights(labels, y, sources, balance, hard_weight)
+    head_lr = 2e-3
+    if lp_init:
+        t0 = time.time()
+        w0, b0 = linear_probe(tail, acts, view_rows, y, weights)
+        with torch.no_grad():
+            tail.fc.weight[0] = w0
+            tail.fc.bias[0] = b0
+        head_lr = 2e-4
+        print(f"{log}linear probe {time.time() - t0:.0f}s, |w| {float(w0.norm()):.3f}", flush=True)
+    start = copy.deepcopy(tail)
     params = [
         {"params": [p for n, p in tail.named_parameters() if not n.startswith("fc.")], "lr": 2e-4},
-        {"params": tail.fc.parameters(), "lr": 2e-3},
+        {"params": tail.fc.parameters(), "lr": head_lr},
     ]
     opt = torch.optim.AdamW(params, weight_decay=1e-4)
     batch = 128
     steps = epochs * int(np.ceil(len(view_rows) / batch))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[2e-4, 2e-3], total_steps=steps, pct_start=0.1)
-    wv = torch.from_numpy(sample_weights(labels, y, sources, balance, hard_weight)).float()
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[2e-4, head_lr], total_steps=steps, pct_start=0.1)
+    wv = torch.from_numpy(weights).float()
     yv = torch.from_numpy(y).float()
     t0 = time.time()
     for epoch in range(epochs):
@@ -110,6 +172,8 @@ def train_tail(
             idx = np.sort(order[s : s + batch])  # sorted reads from the memory map are faster
             x = torch.from_numpy(acts[idx].astype(np.float32))
             target, weight = yv[idx] * (1 - smoothing) + smoothing / 2, wv[idx]
+            if cutout > 0:
+                x = x * cutout_mask(rng, len(idx), x.shape[-2], x.shape[-1], cutout)
             if mixup > 0:
                 lam = float(rng.beta(mixup, mixup))
                 perm = torch.from_numpy(rng.permutation(len(idx)))
@@ -124,7 +188,7 @@ def train_tail(
             sched.step()
             total += float(loss.detach()) * len(idx)
         print(f"{log}epoch {epoch + 1}/{epochs} loss {total / len(order):.4f} {time.time() - t0:.0f}s", flush=True)
-    return tail
+    return tail, start
 
 
 @torch.no_grad()
@@ -170,11 +234,18 @@ def main():
     )
     ap.add_argument("--mixup", type=float, default=0.0, help="manifold mixup alpha at the cut (0: off)")
     ap.add_argument("--smoothing", type=float, default=0.0, help="label smoothing (0: off)")
+    ap.add_argument("--cutout", type=float, default=0.0, help="share of views with a square of the cut zeroed")
     ap.add_argument("--balance", type=float, default=0.0, help="per-source weight exponent (0: off, 0.5: sqrt)")
     ap.add_argument(
         "--hard-weight", type=float, default=HARD_WEIGHT, help="loss weight of sweet potatoes, dishes, drawings"
     )
     ap.add_argument("--seed", type=int, default=SEED, help="fine-tuning seed (the split stays seed 0)")
+    ap.add_argument("--lp-init", action="store_true", help="LP-FT: start the head from the frozen tail's linear probe")
+    ap.add_argument(
+        "--wise", default="1",
+        help="WiSE-FT: comma-separated alphas; the tail kept is (1 - alpha) * start + alpha * fine-tuned, for the "
+        "first alpha (1: the fine-tuned tail); every alpha's validation and held-out logits go to wise.npz",
+    )
     ap.add_argument("--loso-sources", default="", help="comma-separated potato sources to hold out (default: all)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -267,25 +338,36 @@ def main():
         print("== finetune", flush=True)
         knobs = {
             "mixup": args.mixup, "smoothing": args.smoothing, "sources": view_sources, "balance": args.balance,
-            "hard_weight": args.hard_weight,
+            "hard_weight": args.hard_weight, "lp_init": args.lp_init, "cutout": args.cutout,
         }
-        tail = train_tail(
-            net, cut, acts, training_views(is_train), view_labels, view_y, args.epochs, args.seed, **knobs
-        )
+        alphas = [float(a) for a in args.wise.split(",")]
+        wise = {}  # every alpha's raw logits: "{alpha}|validation", "{alpha}|{source}|potatoes|negatives"
+
+        def trained(views, log=""):
+            """The tail at each alpha, the first one the tail this run keeps."""
+            t, start = train_tail(
+                net, cut, acts, views, view_labels, view_y, args.epochs, args.seed, log=log, **knobs
+            )
+            return [interpolate(start, t, a) for a in alphas]
+
+        tails = trained(training_views(is_train))
+        tail = tails[0]
+        for a, t in zip(alphas, tails):
+            wise[f"{a:g}|validation"] = run_tail(t, acts, canonical[val_idx])
 
         def loso_fn():
             for s, held, train, negatives in loso_masks():
                 views = training_views(train)
                 composites = views[views >= len(img_of)] - len(img_of)
                 assert not np.isin(comp_from[composites], np.where(held | ~is_train)[0]).any(), "composite leak"
-                t = train_tail(
-                    net, cut, acts, views, view_labels, view_y, args.epochs, args.seed,
-                    log=f"loso {s}: ", **knobs,
-                )
-                yield s, (run_tail(t, acts, canonical[held & (y == 1)]), run_tail(t, acts, canonical[negatives]))
+                ts = trained(views, log=f"loso {s}: ")
+                for a, t in zip(alphas, ts):
+                    wise[f"{a:g}|{s}|potatoes"] = run_tail(t, acts, canonical[held & (y == 1)])
+                    wise[f"{a:g}|{s}|negatives"] = run_tail(t, acts, canonical[negatives])
+                yield s, (wise[f"{alphas[0]:g}|{s}|potatoes"], wise[f"{alphas[0]:g}|{s}|negatives"])
 
         val, loso, loso_logits = evaluate(
-            run_tail(tail, acts, canonical[val_idx]), y[val_idx], labels[val_idx], sources[val_idx],
+            wise[f"{alphas[0]:g}|validation"], y[val_idx], labels[val_idx], sources[val_idx],
             loso_fn if args.loso else None,
         )
         results["finetune+composites" if args.composites else "finetune"] = {
@@ -301,13 +383,15 @@ def main():
             json.dump(loso, f, indent=1)
         if loso_logits:  # raw logits, so train_head.py can score them at the final calibration and thresholds
             np.savez(os.path.join(args.out, "loso_logits.npz"), **loso_logits)
+        np.savez(os.path.join(args.out, "wise.npz"), **wise)
         if args.export:
             export(net, tail, args.export)
 
     with open(os.path.join(args.out, "levers.json"), "w") as f:
         settings = {
             "epochs": args.epochs, "cut": cut, "seed": args.seed, "mixup": args.mixup, "smoothing": args.smoothing,
-            "balance": args.balance, "hard_weight": args.hard_weight,
+            "balance": args.balance, "hard_weight": args.hard_weight, "lp_init": args.lp_init,
+            "wise_alpha": float(args.wise.split(",")[0]), "cutout": args.cutout,
         }
         json.dump({**settings, "thresholds": [LOWER, UPPER], "levers": results}, f, indent=1)
 

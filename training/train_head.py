@@ -103,6 +103,24 @@ def cross_fitted_ece(logits, y, groups, method, repeats=50):
     }
 
 
+def ece_noise_floor(p, groups, repeats=2000):
+    """The ECE a perfectly calibrated model would show on half the validation split (what
+    cross_fitted_ece measures on): labels drawn from the probabilities themselves, ECE over a random
+    half by dup_group. Below this, an ECE says nothing at this sample size. Median, 5th/95th percentiles."""
+    rng = np.random.default_rng(SEED)
+    unique = np.unique(groups)
+    errors = []
+    for _ in range(repeats):
+        drawn = (rng.random(len(p)) < p).astype(int)
+        half = np.isin(groups, rng.choice(unique, len(unique) // 2, replace=False))
+        errors.append(ece(p[half], drawn[half]))
+    return {
+        "median": float(np.median(errors)),
+        "p5": float(np.percentile(errors, 5)),
+        "p95": float(np.percentile(errors, 95)),
+    }
+
+
 def loso_entry(p_potatoes, p_negatives, upper):
     """One leave-one-source-out row: recall of the held-out potatoes and false-positive rate of the
     validation negatives, both at the `potato` threshold."""

@@ -1,0 +1,81 @@
+"""Compare fine-tuning runs the way the card scores them, without exporting each one.
+
+Reads the wise.npz that finetune.py writes (raw logits of the validation serving views and of every
+held-out source, per WiSE-FT alpha), fits Platt scaling on the validation logits, and prints the
+validation metrics and the leave-one-source-out recall and false-positive rate at the thresholds.
+`--reference` adds the shipped model's row (features.npz + its head + its loso_logits.npz) so the
+runs are read against it in the same table.
+
+Usage: python training/score_runs.py training/out/ft_x/wise.npz [...] \
+           [--reference training/out/ft_v040] [--features training/out/features.npz]
+"""
+
+import argparse
+import csv
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from train_head import (  # noqa: E402
+    cross_fitted_ece, ece_noise_floor, fit_platt, group_split, loso_entry, sigmoid, summarise,
+)
+
+
+def reference_logits(run_dir, features, val_idx):
+    """The shipped run in wise.npz's layout (alpha 1): validation logits of its exported backbone."""
+    feats = np.load(features)["features"].astype(np.float64)
+    head = np.load(os.path.join(run_dir, "head.npz"))
+    out = {"1|validation": feats[val_idx] @ head["weights"] + float(head["bias"])}
+    loso = np.load(os.path.join(run_dir, "loso_logits.npz"))
+    out.update({f"1|{k}": loso[k] for k in loso.files})
+    return out
+
+
+def score(name, logits, y, labels, groups, lower, upper):
+    alphas = sorted({k.split("|")[0] for k in logits}, key=float, reverse=True)
+    for a in alphas:
+        raw = logits[f"{a}|validation"]
+        t, shift = fit_platt(raw, y)
+        p = sigmoid((raw + shift) / t)
+        s = summarise(p, y, labels, lower, upper, groups)
+        cf = cross_fitted_ece(raw, y, groups, "platt")["median"]
+        floor = ece_noise_floor(p, groups)["median"]
+        called = ", ".join(f"{k} {v['called_potato']:.3f}" for k, v in s["slices"].items() if k != "potato")
+        print(
+            f"{name} alpha {a}: P {s['precision']:.3f} R {s['recall']:.3f} AP {s['average_precision']:.3f} "
+            f"AUROC {s['auroc']:.4f} ECE {s['ece']:.3f} (cross-fitted {cf:.3f}, noise floor {floor:.3f}) unsure {s['unsure_rate']:.3f} "
+            f"R@P.99 {s['recall_at_precision_0.99']:.2f} P@R.99 {s['precision_at_recall_0.99']:.2f}; called potato: {called}"
+        )
+        for key in sorted(k for k in logits if k.startswith(f"{a}|") and k.endswith("|potatoes")):
+            src = key.split("|")[1]
+            e = loso_entry(
+                sigmoid((logits[key] + shift) / t), sigmoid((logits[f"{a}|{src}|negatives"] + shift) / t), upper
+            )
+            hits = int(round(e["recall"] * e["potatoes"]))
+            print(f"    held out {src}: recall {e['recall']:.3f} ({hits}/{e['potatoes']}), FPR {e['false_positive_rate']:.2%}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("runs", nargs="*", help="wise.npz files from finetune.py")
+    ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--reference", default="", help="a finetune.py output folder whose backbone features.npz holds")
+    ap.add_argument("--features", default="training/out/features.npz")
+    ap.add_argument("--lower", type=float, default=0.25)
+    ap.add_argument("--upper", type=float, default=0.5)
+    args = ap.parse_args()
+    rows = list(csv.DictReader(open(os.path.join(args.data, "manifest.csv"))))
+    labels = np.array([r["label"] for r in rows])
+    groups = np.array([r["dup_group"] for r in rows])
+    y = (labels == "potato").astype(int)
+    _, val_idx = group_split(labels, groups)
+    runs = [(args.reference, reference_logits(args.reference, args.features, val_idx))] if args.reference else []
+    runs += [(path, dict(np.load(path))) for path in args.runs]
+    for name, logits in runs:
+        score(name, logits, y[val_idx], labels[val_idx], groups[val_idx], args.lower, args.upper)
+
+
+if __name__ == "__main__":
+    main()
