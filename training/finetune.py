@@ -18,6 +18,7 @@ score_runs.py scores as the card does, so levers can be compared without exporti
 
 Usage: python training/finetune.py [--epochs 4] [--loso] [--export] [--composites DIR] [--out DIR]
        [--balance EXP] [--hard-weight W] [--mixup A] [--smoothing EPS] [--cutout SHARE] [--lp-init] [--wise A,...]
+       [--body-lr LR]
 """
 
 import argparse
@@ -42,6 +43,7 @@ from train_head import (  # noqa: E402
 
 HARD = ("sweet_potato", "potato_dish", "drawing")
 HARD_WEIGHT = 2.0  # loss weight of a hard negative (--hard-weight); other negatives weigh 1
+BODY_LR = 2e-4  # peak learning rate of the fine-tuned block and head conv (--body-lr); the head's is 2e-3
 
 
 class Tail(torch.nn.Module):
@@ -130,7 +132,7 @@ def interpolate(start, end, alpha):
 
 def train_tail(
     net, cut, acts, view_rows, labels, y, epochs, seed, log="", mixup=0.0, smoothing=0.0, sources=None, balance=0.0,
-    hard_weight=HARD_WEIGHT, lp_init=False, cutout=0.0,
+    hard_weight=HARD_WEIGHT, lp_init=False, cutout=0.0, body_lr=BODY_LR,
 ):
     """Train blocks[cut:] + head on `view_rows` of `acts`. mixup > 0: manifold mixup at the cut (each
     batch mixed with a shuffled copy of itself, lambda ~ Beta(mixup, mixup), targets and weights
@@ -151,17 +153,17 @@ def train_tail(
         with torch.no_grad():
             tail.fc.weight[0] = w0
             tail.fc.bias[0] = b0
-        head_lr = 2e-4
+        head_lr = body_lr
         print(f"{log}linear probe {time.time() - t0:.0f}s, |w| {float(w0.norm()):.3f}", flush=True)
     start = copy.deepcopy(tail)
     params = [
-        {"params": [p for n, p in tail.named_parameters() if not n.startswith("fc.")], "lr": 2e-4},
+        {"params": [p for n, p in tail.named_parameters() if not n.startswith("fc.")], "lr": body_lr},
         {"params": tail.fc.parameters(), "lr": head_lr},
     ]
     opt = torch.optim.AdamW(params, weight_decay=1e-4)
     batch = 128
     steps = epochs * int(np.ceil(len(view_rows) / batch))
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[2e-4, head_lr], total_steps=steps, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[body_lr, head_lr], total_steps=steps, pct_start=0.1)
     wv = torch.from_numpy(weights).float()
     yv = torch.from_numpy(y).float()
     t0 = time.time()
@@ -235,6 +237,7 @@ def main():
     ap.add_argument("--mixup", type=float, default=0.0, help="manifold mixup alpha at the cut (0: off)")
     ap.add_argument("--smoothing", type=float, default=0.0, help="label smoothing (0: off)")
     ap.add_argument("--cutout", type=float, default=0.0, help="share of views with a square of the cut zeroed")
+    ap.add_argument("--body-lr", type=float, default=BODY_LR, help="peak learning rate of the block and head conv")
     ap.add_argument("--balance", type=float, default=0.0, help="per-source weight exponent (0: off, 0.5: sqrt)")
     ap.add_argument(
         "--hard-weight", type=float, default=HARD_WEIGHT, help="loss weight of sweet potatoes, dishes, drawings"
@@ -339,6 +342,7 @@ def main():
         knobs = {
             "mixup": args.mixup, "smoothing": args.smoothing, "sources": view_sources, "balance": args.balance,
             "hard_weight": args.hard_weight, "lp_init": args.lp_init, "cutout": args.cutout,
+            "body_lr": args.body_lr,
         }
         alphas = [float(a) for a in args.wise.split(",")]
         wise = {}  # every alpha's raw logits: "{alpha}|validation", "{alpha}|{source}|potatoes|negatives"
@@ -391,7 +395,7 @@ def main():
         settings = {
             "epochs": args.epochs, "cut": cut, "seed": args.seed, "mixup": args.mixup, "smoothing": args.smoothing,
             "balance": args.balance, "hard_weight": args.hard_weight, "lp_init": args.lp_init,
-            "wise_alpha": float(args.wise.split(",")[0]), "cutout": args.cutout,
+            "wise_alpha": float(args.wise.split(",")[0]), "cutout": args.cutout, "body_lr": args.body_lr,
         }
         json.dump({**settings, "thresholds": [LOWER, UPPER], "levers": results}, f, indent=1)
 
