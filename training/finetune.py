@@ -43,7 +43,8 @@ from train_head import (  # noqa: E402
 
 HARD = ("sweet_potato", "potato_dish", "drawing")
 HARD_WEIGHT = 2.0  # loss weight of a hard negative (--hard-weight); other negatives weigh 1
-BODY_LR = 2e-4  # peak learning rate of the fine-tuned block and head conv (--body-lr); the head's is 2e-3
+BODY_LR = 2e-4  # peak learning rate of the fine-tuned block and head conv (--body-lr)
+HEAD_LR = 2e-3  # peak learning rate of the linear head (with --lp-init: the body's)
 
 
 class Tail(torch.nn.Module):
@@ -146,7 +147,7 @@ def train_tail(
     tail = Tail(net, cut)
     tail.eval()  # BatchNorm keeps its ImageNet statistics; dropout is applied explicitly
     weights = sample_weights(labels, y, sources, balance, hard_weight)
-    head_lr = 2e-3
+    head_lr = HEAD_LR
     if lp_init:
         t0 = time.time()
         w0, b0 = linear_probe(tail, acts, view_rows, y, weights)
@@ -251,6 +252,7 @@ def main():
     )
     ap.add_argument("--loso-sources", default="", help="comma-separated potato sources to hold out (default: all)")
     args = ap.parse_args()
+    alphas = [float(a) for a in args.wise.split(",")]
     os.makedirs(args.out, exist_ok=True)
     torch.set_num_threads(os.cpu_count() or 1)
 
@@ -344,7 +346,6 @@ def main():
             "hard_weight": args.hard_weight, "lp_init": args.lp_init, "cutout": args.cutout,
             "body_lr": args.body_lr,
         }
-        alphas = [float(a) for a in args.wise.split(",")]
         wise = {}  # every alpha's raw logits: "{alpha}|validation", "{alpha}|{source}|potatoes|negatives"
 
         def trained(views, log=""):
@@ -395,7 +396,7 @@ def main():
         settings = {
             "epochs": args.epochs, "cut": cut, "seed": args.seed, "mixup": args.mixup, "smoothing": args.smoothing,
             "balance": args.balance, "hard_weight": args.hard_weight, "lp_init": args.lp_init,
-            "wise_alpha": float(args.wise.split(",")[0]), "cutout": args.cutout, "body_lr": args.body_lr,
+            "wise_alpha": alphas[0], "cutout": args.cutout, "body_lr": args.body_lr,
         }
         json.dump({**settings, "thresholds": [LOWER, UPPER], "levers": results}, f, indent=1)
 
