@@ -2,7 +2,7 @@
 
 Reads the wise.npz that finetune.py writes (raw logits of the validation serving views and of every
 held-out source, per WiSE-FT alpha), fits Platt scaling on the validation logits, and prints the
-validation metrics and the leave-one-source-out recall and false-positive rate at the thresholds.
+validation metrics and the leave-one-source-out recall and false-positive rate at the card's thresholds.
 `--reference` adds the shipped model's row (features.npz + its head + its loso_logits.npz) so the
 runs are read against it in the same table.
 
@@ -12,6 +12,7 @@ Usage: python training/score_runs.py training/out/ft_x/wise.npz [...] \
 
 import argparse
 import csv
+import json
 import os
 import sys
 
@@ -19,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
 from train_head import (  # noqa: E402
-    cross_fitted_ece, ece_noise_floor, fit_platt, group_split, loso_entry, sigmoid, summarise,
+    cross_fitted_ece, ece_noise_floor, fit_platt, group_split, loso_from_logits, sigmoid, summarise,
 )
 
 
@@ -48,11 +49,8 @@ def score(name, logits, y, labels, groups, lower, upper):
             f"AUROC {s['auroc']:.4f} ECE {s['ece']:.3f} (cross-fitted {cf:.3f}, noise floor {floor:.3f}) unsure {s['unsure_rate']:.3f} "
             f"R@P.99 {s['recall_at_precision_0.99']:.2f} P@R.99 {s['precision_at_recall_0.99']:.2f}; called potato: {called}"
         )
-        for key in sorted(k for k in logits if k.startswith(f"{a}|") and k.endswith("|potatoes")):
-            src = key.split("|")[1]
-            e = loso_entry(
-                sigmoid((logits[key] + shift) / t), sigmoid((logits[f"{a}|{src}|negatives"] + shift) / t), upper
-            )
+        held_out = {k.split("|", 1)[1]: v for k, v in logits.items() if k.startswith(f"{a}|")}
+        for src, e in loso_from_logits(held_out, shift, t, upper).items():
             hits = int(round(e["recall"] * e["potatoes"]))
             print(f"    held out {src}: recall {e['recall']:.3f} ({hits}/{e['potatoes']}), FPR {e['false_positive_rate']:.2%}")
 
@@ -63,9 +61,9 @@ def main():
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--reference", default="", help="a finetune.py output folder whose backbone features.npz holds")
     ap.add_argument("--features", default="training/out/features.npz")
-    ap.add_argument("--lower", type=float, default=0.25)
-    ap.add_argument("--upper", type=float, default=0.5)
+    ap.add_argument("--card", default="models/ispotato.json", help="the thresholds come from this card")
     args = ap.parse_args()
+    thresholds = json.load(open(args.card))["thresholds"]
     rows = list(csv.DictReader(open(os.path.join(args.data, "manifest.csv"))))
     labels = np.array([r["label"] for r in rows])
     groups = np.array([r["dup_group"] for r in rows])
@@ -74,7 +72,7 @@ def main():
     runs = [(args.reference, reference_logits(args.reference, args.features, val_idx))] if args.reference else []
     runs += [(path, dict(np.load(path))) for path in args.runs]
     for name, logits in runs:
-        score(name, logits, y[val_idx], labels[val_idx], groups[val_idx], args.lower, args.upper)
+        score(name, logits, y[val_idx], labels[val_idx], groups[val_idx], thresholds["lower"], thresholds["upper"])
 
 
 if __name__ == "__main__":

@@ -96,11 +96,7 @@ def cross_fitted_ece(logits, y, groups, method, repeats=50):
             else:
                 t, shift = fit_temperature(logits[fit_on], y[fit_on]), 0.0
             errors.append(ece(sigmoid((logits[test_on] + shift) / t), y[test_on]))
-    return {
-        "median": float(np.median(errors)),
-        "p5": float(np.percentile(errors, 5)),
-        "p95": float(np.percentile(errors, 95)),
-    }
+    return spread(errors)
 
 
 def ece_noise_floor(p, groups, repeats=2000):
@@ -114,10 +110,15 @@ def ece_noise_floor(p, groups, repeats=2000):
         drawn = (rng.random(len(p)) < p).astype(int)
         half = np.isin(groups, rng.choice(unique, len(unique) // 2, replace=False))
         errors.append(ece(p[half], drawn[half]))
+    return spread(errors)
+
+
+def spread(values):
+    """Median and 5th/95th percentiles of repeated measurements."""
     return {
-        "median": float(np.median(errors)),
-        "p5": float(np.percentile(errors, 5)),
-        "p95": float(np.percentile(errors, 95)),
+        "median": float(np.median(values)),
+        "p5": float(np.percentile(values, 5)),
+        "p95": float(np.percentile(values, 95)),
     }
 
 
@@ -130,6 +131,18 @@ def loso_entry(p_potatoes, p_negatives, upper):
         "negatives": int(len(p_negatives)),
         "false_positive_rate": float((p_negatives >= upper).mean()),
     }
+
+
+def loso_from_logits(raw, shift, temperature, upper):
+    """Leave-one-source-out rows from finetune.py's raw logits ({source}|potatoes, {source}|negatives),
+    calibrated as the card is (bias shift, then temperature) and scored at `upper`."""
+    rows = {}
+    for key in sorted(k for k in raw if k.endswith("|potatoes")):
+        s = key.split("|")[0]
+        pos = sigmoid((raw[key] + shift) / temperature)
+        neg = sigmoid((raw[f"{s}|negatives"] + shift) / temperature)
+        rows[s] = loso_entry(pos, neg, upper)
+    return rows
 
 
 def group_split(labels, groups):
@@ -308,13 +321,7 @@ def main():
     if args.loso and args.loso.endswith(".npz"):
         # Fine-tuned backbones: leave-one-source-out needs the backbone retrained too (finetune.py);
         # its raw logits are scored at this card's calibration and thresholds.
-        raw = np.load(args.loso)
-        loso = {}
-        for key in sorted(k for k in raw.files if k.endswith("|potatoes")):
-            s = key.split("|")[0]
-            pos = sigmoid((raw[key] + shift) / temperature)
-            neg = sigmoid((raw[f"{s}|negatives"] + shift) / temperature)
-            loso[s] = loso_entry(pos, neg, upper)
+        loso = loso_from_logits(dict(np.load(args.loso)), shift, temperature, upper)
     elif args.loso:
         loso = json.load(open(args.loso))
     else:
