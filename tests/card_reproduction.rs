@@ -72,3 +72,39 @@ fn eval_on_the_validation_split_reproduces_the_card() {
         );
     }
 }
+
+/// The 16 untouched phone photos of potatoes in `../shared/data/bench` (8 at 4096x2304, 8 at
+/// 1280x719; never trained on) are what real uploads look like: the shipped model must call
+/// every one of them potato through the full serving path (ingest, EXIF, downscale, model).
+#[test]
+fn untouched_phone_photos_of_potatoes_are_called_potato() {
+    let bench = root().join("../shared/data/bench");
+    if !bench.is_dir() {
+        eprintln!("skipped: {} is not there", bench.display());
+        return;
+    }
+    let mut photos: Vec<PathBuf> = std::fs::read_dir(&bench)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+        .collect();
+    photos.sort();
+    assert_eq!(photos.len(), 16, "the bench folder holds 16 phone photos");
+    let out = Command::new(env!("CARGO_BIN_EXE_ispotato"))
+        .args(["classify", "--json", "--model"])
+        .arg(root().join("models"))
+        .args(&photos)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), photos.len());
+    for v in &lines {
+        eprintln!("{}: {} {:.3}", v["input"], v["label"], v["probability"]);
+    }
+    let missed: Vec<&Value> = lines.iter().filter(|v| v["label"] != "potato").collect();
+    assert!(missed.is_empty(), "not called potato: {missed:?}");
+}
