@@ -9,12 +9,22 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `ispotato <command> --json --model models/ <inputs>`: the shipped model, machine-readable output.
+fn shipped_model_json(command: &str, inputs: &[PathBuf]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ispotato"))
+        .args([command, "--json", "--model"])
+        .arg(root().join("models"))
+        .args(inputs)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -44,12 +54,7 @@ fn eval_on_the_validation_split_reproduces_the_card() {
         "the split list matches the card"
     );
 
-    let out = Command::new(env!("CARGO_BIN_EXE_ispotato"))
-        .args(["eval", "--json", "--model"])
-        .arg(root().join("models"))
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = shipped_model_json("eval", std::slice::from_ref(&dir));
     let _ = std::fs::remove_dir_all(&dir);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let got: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -90,12 +95,7 @@ fn untouched_phone_photos_of_potatoes_are_called_potato() {
         .collect();
     photos.sort();
     assert_eq!(photos.len(), 16, "the bench folder holds 16 phone photos");
-    let out = Command::new(env!("CARGO_BIN_EXE_ispotato"))
-        .args(["classify", "--json", "--model"])
-        .arg(root().join("models"))
-        .args(&photos)
-        .output()
-        .unwrap();
+    let out = shipped_model_json("classify", &photos);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
