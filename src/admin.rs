@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use ispotato_core::services::Services;
+use ispotato_core::serve::Services;
 
 async fn healthz() -> &'static str {
     "ok\n"
@@ -19,14 +19,17 @@ async fn healthz() -> &'static str {
 #[derive(Clone)]
 pub struct AdminState {
     pub services: Arc<Services>,
-    /// The model card to reload from.
-    pub card: std::path::PathBuf,
 }
 
-/// Reloads the model from the card; shared by the endpoint and SIGHUP.
+/// Reloads the model from the serving model's card file; shared by the endpoint and SIGHUP.
 pub async fn reload_model(state: &AdminState) -> Result<String, String> {
-    let (services, card) = (state.services.clone(), state.card.clone());
-    match tokio::task::spawn_blocking(move || services.judge.queue().reload(&card)).await {
+    let services = state.services.clone();
+    let reloaded = tokio::task::spawn_blocking(move || {
+        let queue = services.judge.queue();
+        let card = queue.classifier().card_path().to_path_buf();
+        queue.reload(&card)
+    });
+    match reloaded.await {
         Ok(Ok(model)) => Ok(model.card().version.clone()),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "model reload refused; the old model keeps serving");

@@ -146,7 +146,7 @@ pub enum Command {
         #[arg(long, default_value_t = 1e-3)]
         l2: f64,
     },
-    /// Run the configured chat front ends (today: Telegram) until SIGINT/SIGTERM.
+    /// Run the configured chat front ends (Discord, Telegram, or both) until SIGINT/SIGTERM.
     Run(Box<RunArgs>),
     /// Validate the configuration (file, variables, options) without starting anything.
     Config {
@@ -212,7 +212,7 @@ pub struct RunArgs {
     /// Shards: "auto", a count ("4"), or a range of a total ("0-1/4") to split one bot over
     /// several processes.
     #[arg(long, env = "ISPOTATO_DISCORD_SHARDS", default_value = "auto")]
-    pub discord_shards: String,
+    pub discord_shards: ispotato_discord::Shards,
     /// Channel ids where every posted image is judged (needs the message-content intent).
     #[arg(long, env = "ISPOTATO_DISCORD_AUTO_CHANNELS", value_delimiter = ',')]
     pub discord_auto_channels: Vec<u64>,

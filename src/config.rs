@@ -205,7 +205,14 @@ pub fn apply(cli: &mut Cli, matches: &ArgMatches) -> anyhow::Result<()> {
             args.discord_guild_id,
             file.discord.guild_id.map(Some)
         );
-        take!(m, "discord_shards", args.discord_shards, file.discord.shards.clone());
+        if let Some(s) = &file.discord.shards {
+            take!(
+                m,
+                "discord_shards",
+                args.discord_shards,
+                Some(parse("discord.shards", s)?)
+            );
+        }
         take!(
             m,
             "discord_auto_channels",
@@ -252,6 +259,13 @@ pub fn apply(cli: &mut Cli, matches: &ArgMatches) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Telegram's form for webhook secrets, checked without ever printing the secret.
+fn check_webhook_secret(key: &str, secret: &str) -> anyhow::Result<()> {
+    ispotato_telegram::WebhookSecret::parse(ispotato_core::secret::SecretString::new(secret))
+        .map(|_| ())
+        .map_err(|e| anyhow::anyhow!("configuration key {key}: {e}"))
+}
+
 /// Checks every value of the file (also the ones only `run` uses) and describes the result.
 pub fn check(cli: &Cli) -> anyhow::Result<String> {
     let g = &cli.global;
@@ -262,7 +276,7 @@ pub fn check(cli: &Cli) -> anyhow::Result<String> {
             parse::<url::Url>("discord.api_url", u)?;
         }
         if let Some(s) = &file.discord.shards {
-            crate::commands::parse_shards(s).map_err(|e| anyhow::anyhow!("configuration key discord.shards: {e:#}"))?;
+            parse::<ispotato_discord::Shards>("discord.shards", s)?;
         }
         if let Some(u) = &file.telegram.api_url {
             parse::<url::Url>("telegram.api_url", u)?;
@@ -289,9 +303,17 @@ pub fn check(cli: &Cli) -> anyhow::Result<String> {
                 }
             }
         }
+        if let Some(p) = &file.telegram.webhook.secret_file {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| anyhow::anyhow!("configuration key telegram.webhook.secret_file: {}: {e}", p.display()))?;
+            check_webhook_secret("telegram.webhook.secret_file", text.trim())?;
+        }
         out.push(format!("configuration file {}: ok", path.display()));
     } else {
         out.push("no configuration file (defaults, ISPOTATO_* variables and options only)".into());
+    }
+    if let Ok(secret) = std::env::var("ISPOTATO_TELEGRAM_WEBHOOK_SECRET") {
+        check_webhook_secret("ISPOTATO_TELEGRAM_WEBHOOK_SECRET", secret.trim())?;
     }
     let model = ispotato_core::classifier::locate_model(g.model.as_deref())?;
     out.push(format!("model card: {}", model.display()));

@@ -1,16 +1,22 @@
-//! Shared start-up: logging, limits, the model and the ingestor.
+//! Shared start-up: logging, and the settings resolved (model, database, deck, salt) for the
+//! core's composition root.
 
 use std::sync::Arc;
+
+use std::path::Path;
 
 use anyhow::Context;
 use ispotato_core::classifier::{asset_candidates, locate_model};
 use ispotato_core::fetch::FetchConfig;
+use ispotato_core::judge::Judge;
 use ispotato_core::net_guard::LoopbackPolicy;
+use ispotato_core::serve::compose::{self, ServicesConfig};
+use ispotato_core::serve::Services;
 use ispotato_core::store::{SqliteStore, StoreConfig};
-use ispotato_core::{Classifier, IngestLimits, Ingestor};
+use ispotato_core::{Classifier, IngestLimits};
 use tracing_subscriber::EnvFilter;
 
-use crate::cli::{GlobalArgs, LimitArgs, LogFormat};
+use crate::cli::{GlobalArgs, LimitArgs, LogFormat, RunArgs};
 
 pub fn init_logging(format: LogFormat) {
     let filter = EnvFilter::try_from_env("ISPOTATO_LOG")
@@ -35,31 +41,61 @@ pub fn limits(args: &LimitArgs) -> IngestLimits {
     }
 }
 
-pub fn ingestor(args: &LimitArgs) -> anyhow::Result<Ingestor> {
-    let fetch = FetchConfig {
+fn fetch_config(args: &LimitArgs) -> FetchConfig {
+    FetchConfig {
         loopback: if args.allow_loopback {
             LoopbackPolicy::Allow
         } else {
             LoopbackPolicy::Refuse
         },
         ..FetchConfig::default()
-    };
-    Ingestor::new(limits(args), fetch).context("setting up image downloads")
+    }
+}
+
+fn workers() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 pub fn classifier(global: &GlobalArgs) -> anyhow::Result<Arc<Classifier>> {
     let card = locate_model(global.model.as_deref()).context("finding the model")?;
-    let classifier = Classifier::load(&card).with_context(|| format!("loading the model from {}", card.display()))?;
-    tracing::info!(
-        version = %classifier.card().version,
-        card = %card.display(),
-        load_ms = classifier.load_time().as_millis() as u64,
-        "model loaded"
-    );
-    if classifier.card().placeholder {
-        tracing::warn!("this model's head is a placeholder, not trained for potatoes");
-    }
-    Ok(Arc::new(classifier))
+    compose::load_classifier(&card).with_context(|| format!("loading the model from {}", card.display()))
+}
+
+/// The judge alone (model, queue, guarded ingest), for `classify`: room for `inputs` images.
+pub fn judge(global: &GlobalArgs, inputs: usize) -> anyhow::Result<Judge> {
+    let workers = workers();
+    Ok(compose::judge(
+        classifier(global)?,
+        limits(&global.limits),
+        fetch_config(&global.limits),
+        workers,
+        workers.max(inputs),
+    )?)
+}
+
+/// Resolves the settings of `run` and builds the services through the core's composition root.
+pub fn services(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<Services> {
+    let model_card = locate_model(global.model.as_deref()).context("finding the model")?;
+    let db_path = database_path(global);
+    let salt_file = args
+        .salt_file
+        .clone()
+        .unwrap_or_else(|| db_path.parent().unwrap_or(Path::new(".")).join("ispotato.salt"));
+    let mut database = StoreConfig::new(&db_path);
+    database.keep_images = global.keep_images;
+    let config = ServicesConfig {
+        model_card,
+        limits: limits(&global.limits),
+        fetch: fetch_config(&global.limits),
+        workers: workers(),
+        queue_capacity: args.queue_capacity,
+        database,
+        salt_file,
+        trivia: trivia_path(global)?,
+        user_images_per_minute: args.user_images_per_minute,
+        global_images_per_minute: args.global_images_per_minute,
+    };
+    Ok(compose::build(config)?)
 }
 
 /// The database path: --database / ISPOTATO_DATABASE_PATH, else the user's data folder.

@@ -113,6 +113,32 @@ fn mistakes_name_their_key() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // A webhook secret Telegram would refuse (it made `run` panic) is caught by the check,
+    // from the file and from the environment, without printing it.
+    let secret = write("secret", "with space/and-slash\n");
+    let hook = write(
+        "hook.yaml",
+        &format!("telegram:\n  webhook:\n    secret_file: \"{}\"\n", secret.display()),
+    );
+    let out = bin()
+        .args(["--config", &hook.display().to_string(), "config", "check"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("telegram.webhook.secret_file") && err.contains("A-Z, a-z, 0-9, _ and -"),
+        "{err}"
+    );
+    assert!(!err.contains("with space"), "{err}");
+    let out = bin()
+        .args(["config", "check"])
+        .env("ISPOTATO_TELEGRAM_WEBHOOK_SECRET", "x".repeat(300))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("at most 256"), "{err}");
+
     let missing = bin()
         .args(["--config", "/nonexistent.yaml", "config", "check"])
         .output()

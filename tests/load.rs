@@ -5,11 +5,10 @@
 //! ISPOTATO_LOAD_IMAGES, and time a release build with ISPOTATO_LOAD_BIN=target/release/ispotato
 //! (run with --nocapture to see the table).
 
-#[path = "../crates/ispotato-discord/tests/fake/mod.rs"]
-mod dc;
 mod support;
-#[path = "../crates/ispotato-telegram/tests/fake/mod.rs"]
-mod tg;
+
+use ispotato_testkit::fake::discord as dc;
+use ispotato_testkit::fake::telegram as tg;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -1,9 +1,9 @@
 //! The `ispotato` binary serving Discord through environment-configured fakes: the fake REST
-//! API and gateway on 127.0.0.1 from the Discord crate's tests.
+//! API and gateway on 127.0.0.1 from the test kit.
 
-#[path = "../crates/ispotato-discord/tests/fake/mod.rs"]
-mod fake;
 mod support;
+
+use ispotato_testkit::fake::discord as fake;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

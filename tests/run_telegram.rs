@@ -1,9 +1,9 @@
 //! The `ispotato` binary itself, driven from outside through environment variables: `run`
 //! against a fake Bot API on 127.0.0.1, stopped with SIGTERM.
 
-#[path = "../crates/ispotato-telegram/tests/fake/mod.rs"]
-mod fake;
 mod support;
+
+use ispotato_testkit::fake::telegram as fake;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -31,6 +31,27 @@ fn run_without_a_front_end_says_what_to_set() {
     assert!(
         err.contains("no front end is configured") && err.contains("TELOXIDE_TOKEN"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_webhook_secret_telegram_would_refuse_stops_run_with_a_message_not_a_panic() {
+    let out = Command::new(env!("CARGO_BIN_EXE_ispotato"))
+        .arg("run")
+        .env("TELOXIDE_TOKEN", TOKEN)
+        .env("ISPOTATO_TELEGRAM_WEBHOOK_LISTEN", "127.0.0.1:1")
+        .env("ISPOTATO_TELEGRAM_WEBHOOK_URL", "https://potato.example.org/hook")
+        .env("ISPOTATO_TELEGRAM_WEBHOOK_SECRET", "not allowed/secret")
+        .env("ISPOTATO_ADMIN_LISTEN", "off")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("may hold only A-Z, a-z, 0-9, _ and -"), "{err}");
+    assert!(
+        !err.contains("not allowed/secret"),
+        "the secret itself is never printed: {err}"
     );
 }
 

@@ -1,10 +1,11 @@
-//! `ispotato classify`: judge files and URLs, one line (or JSON object) per input.
+//! `ispotato classify`: judge files and URLs, one line (or JSON object) per input, through the
+//! same road as every front end ([`Judge::judge`]).
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use ispotato_core::queue::InferenceQueue;
+use ispotato_core::judge::{ImageInput, Judge};
 use ispotato_core::{ImageSource, Label, Verdict};
 use serde_json::json;
 
@@ -12,28 +13,16 @@ use crate::cli::GlobalArgs;
 use crate::setup;
 
 pub async fn run(global: &GlobalArgs, inputs: &[String], as_json: bool) -> anyhow::Result<ExitCode> {
-    let ingestor = setup::ingestor(&global.limits)?;
-    let classifier = setup::classifier(global)?;
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let queue = InferenceQueue::new(classifier, workers, workers.max(inputs.len()));
+    let judge: Judge = setup::judge(global, inputs.len())?;
     let mut failed = 0usize;
     let mut out = std::io::stdout().lock();
     for input in inputs {
         let started = Instant::now();
-        let result = match ingestor.ingest(ImageSource::from_arg(input)).await {
-            Ok(image) => {
-                let sha = image.sha256_hex();
-                queue
-                    .classify(image)
-                    .await
-                    .map(|v| (v, sha))
-                    .map_err(|e| (e.reason(), e.to_string()))
-            }
-            Err(e) => Err((e.reason(), e.to_string())),
-        };
+        let result = judge.judge(ImageInput::Source(ImageSource::from_arg(input))).await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         let line = match result {
-            Ok((verdict, sha256)) => {
+            Ok(judged) => {
+                let verdict = &judged.verdict;
                 tracing::info!(input = %input, label = %verdict.label, probability = verdict.probability, elapsed_ms, "classified");
                 if as_json {
                     json!({
@@ -45,18 +34,19 @@ pub async fn run(global: &GlobalArgs, inputs: &[String], as_json: bool) -> anyho
                         "placeholder_model": verdict.placeholder_model,
                         "timings_ms": verdict.timings,
                         "elapsed_ms": (elapsed_ms * 100.0).round() / 100.0,
-                        "sha256": sha256,
+                        "sha256": judged.sha256,
                     })
                     .to_string()
                 } else {
-                    text_line(input, &verdict, elapsed_ms)
+                    text_line(input, verdict, elapsed_ms)
                 }
             }
-            Err((reason, message)) => {
+            Err(refusal) => {
                 failed += 1;
-                tracing::warn!(input = %input, reason, "image refused");
+                tracing::warn!(input = %input, reason = refusal.reason(), "image refused");
+                let message = refusal.message();
                 if as_json {
-                    json!({ "input": input, "error": reason, "message": message }).to_string()
+                    json!({ "input": input, "error": refusal.reason(), "message": message }).to_string()
                 } else {
                     format!("{:<10} {input}: {message}", "error")
                 }
@@ -74,7 +64,7 @@ pub async fn run(global: &GlobalArgs, inputs: &[String], as_json: bool) -> anyho
 fn text_line(input: &str, v: &Verdict, elapsed_ms: f64) -> String {
     let answer = match v.label {
         Label::Unsure => format!("{:<10} {:>5.1}% potato", "unsure", v.probability * 100.0),
-        label => format!("{:<10} {:>5.1}%", label.as_str(), v.confidence() * 100.0),
+        label => format!("{:<10} {:>5.1}%", label.words(), v.confidence() * 100.0),
     };
     let warn = if v.placeholder_model {
         "  [placeholder model: not trained for potatoes]"

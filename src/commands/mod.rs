@@ -8,7 +8,6 @@ mod feedback;
 mod health;
 mod run;
 
-pub use run::parse_shards;
 mod stats;
 mod train;
 

@@ -1,22 +1,15 @@
 //! `ispotato run`: the chat front ends over one shared model, store and trivia deck.
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use ispotato_core::judge::Judge;
-use ispotato_core::privacy::UserHasher;
-use ispotato_core::queue::InferenceQueue;
-use ispotato_core::rate_limit::RateLimiter;
 use ispotato_core::retention::spawn_image_cleanup;
 use ispotato_core::secret::SecretString;
-use ispotato_core::services::Services;
-use ispotato_core::store::Store;
-use ispotato_core::trivia::TriviaService;
-use ispotato_discord::{DiscordConfig, Shards};
-use ispotato_telegram::{TelegramConfig, WebhookConfig};
+use ispotato_core::serve::Platform;
+use ispotato_discord::DiscordConfig;
+use ispotato_telegram::{TelegramConfig, WebhookConfig, WebhookSecret};
 
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::setup;
@@ -63,6 +56,7 @@ fn telegram_config(args: &RunArgs) -> anyhow::Result<Option<TelegramConfig>> {
             "webhook secret",
         )?
         .context("webhook mode needs ISPOTATO_TELEGRAM_WEBHOOK_SECRET (or _FILE)")?;
+        let secret = WebhookSecret::parse(secret).context("ISPOTATO_TELEGRAM_WEBHOOK_SECRET (or _FILE)")?;
         config.webhook = Some(WebhookConfig {
             listen,
             public_url,
@@ -72,33 +66,6 @@ fn telegram_config(args: &RunArgs) -> anyhow::Result<Option<TelegramConfig>> {
     Ok(Some(config))
 }
 
-pub fn parse_shards(text: &str) -> anyhow::Result<Shards> {
-    let text = text.trim();
-    if text.eq_ignore_ascii_case("auto") {
-        return Ok(Shards::Auto);
-    }
-    if let Some((range, total)) = text.split_once('/') {
-        let (first, last) = range.split_once('-').unwrap_or((range, range));
-        let parse = |s: &str| {
-            s.trim()
-                .parse::<u32>()
-                .with_context(|| format!("discord shards: '{text}' is not auto, N or A-B/TOTAL"))
-        };
-        let (first, last, total) = (parse(first)?, parse(last)?, parse(total)?);
-        if first > last || last >= total {
-            bail!("discord shards: the range {first}-{last} must lie within 0..{total}");
-        }
-        return Ok(Shards::Range { first, last, total });
-    }
-    let n: u32 = text
-        .parse()
-        .with_context(|| format!("discord shards: '{text}' is not auto, N or A-B/TOTAL"))?;
-    if n == 0 {
-        bail!("discord shards: the count must be at least 1");
-    }
-    Ok(Shards::Count(n))
-}
-
 fn discord_config(args: &RunArgs) -> anyhow::Result<Option<DiscordConfig>> {
     let Some(token) = secret(&args.discord_token, &args.discord_token_file, "Discord token")? else {
         return Ok(None);
@@ -106,7 +73,7 @@ fn discord_config(args: &RunArgs) -> anyhow::Result<Option<DiscordConfig>> {
     let mut config = DiscordConfig::new(token);
     config.api_url = args.discord_api_url.clone();
     config.guild_id = args.discord_guild_id;
-    config.shards = parse_shards(&args.discord_shards)?;
+    config.shards = args.discord_shards;
     config.auto_channels = args.discord_auto_channels.clone();
     Ok(Some(config))
 }
@@ -165,41 +132,17 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode
              IsPotato without a bot, use `ispotato classify IMAGE`."
         );
     }
-    let classifier = setup::classifier(global)?;
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let queue = InferenceQueue::new(classifier, workers, args.queue_capacity);
-    let judge = Judge::new(setup::ingestor(&global.limits)?, queue);
-    let store = setup::open_store(global)?;
-    let db_path = setup::database_path(global);
-    let salt_path = args
-        .salt_file
-        .clone()
-        .unwrap_or_else(|| db_path.parent().unwrap_or(Path::new(".")).join("ispotato.salt"));
-    let hasher =
-        UserHasher::load_or_create(&salt_path).with_context(|| format!("reading the salt {}", salt_path.display()))?;
-    let store: Arc<dyn Store> = store;
-    let trivia_path = setup::trivia_path(global)?;
-    let trivia = Arc::new(TriviaService::load(&trivia_path, store.clone()).map_err(|e| anyhow::anyhow!("{e}"))?);
-    let services = Arc::new(Services {
-        judge,
-        store: store.clone(),
-        trivia: trivia.clone(),
-        hasher,
-        user_limiter: RateLimiter::per_minute(args.user_images_per_minute),
-        global_limiter: RateLimiter::per_minute(args.global_images_per_minute),
-        keep_images: global.keep_images,
-        telemetry: Default::default(),
-    });
+    let services = Arc::new(setup::services(global, args)?);
+    let store = services.store.clone();
+    let trivia = services.trivia.clone();
     if telegram.is_some() {
-        services.telemetry.set_connected("telegram", false);
+        services.telemetry.set_connected(Platform::Telegram.as_str(), false);
     }
     if discord.is_some() {
-        services.telemetry.set_connected("discord", false);
+        services.telemetry.set_connected(Platform::Discord.as_str(), false);
     }
-    let card = ispotato_core::classifier::locate_model(global.model.as_deref())?;
     let admin = crate::admin::AdminState {
         services: services.clone(),
-        card,
     };
     crate::admin::start(&args.admin_listen, admin.clone()).await?;
     let model_reloader = spawn_sighup_model_reload(admin);
@@ -269,34 +212,4 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode
     cleanup.abort();
     model_reloader.abort();
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shard_settings_parse() {
-        assert_eq!(parse_shards("auto").unwrap(), Shards::Auto);
-        assert_eq!(parse_shards("4").unwrap(), Shards::Count(4));
-        assert_eq!(
-            parse_shards("0-1/4").unwrap(),
-            Shards::Range {
-                first: 0,
-                last: 1,
-                total: 4
-            }
-        );
-        assert_eq!(
-            parse_shards("2/4").unwrap(),
-            Shards::Range {
-                first: 2,
-                last: 2,
-                total: 4
-            }
-        );
-        assert!(parse_shards("0").is_err());
-        assert!(parse_shards("3-5/4").is_err());
-        assert!(parse_shards("many").is_err());
-    }
 }

@@ -161,6 +161,13 @@ impl Classifier {
         let preprocessed = Instant::now();
         let features = self.features(tensor)?;
         let probability = self.probability(&features);
+        if !probability.is_finite() {
+            // A NaN would read as "unsure" and be stored; no verdict is better than a wrong one.
+            return Err(ClassifyError::Inference(format!(
+                "model {} produced a non-finite score",
+                self.card.version
+            )));
+        }
         let inference = preprocessed.elapsed();
         Ok(Verdict {
             label: self.label(probability),

@@ -116,10 +116,6 @@ impl Fetcher {
         })
     }
 
-    pub fn config(&self) -> &FetchConfig {
-        &self.config
-    }
-
     /// Downloads `url`, following at most `max_redirects` checked redirects, and returns the
     /// body (at most `max_bytes`).
     pub async fn fetch(&self, url: &str, max_bytes: u64) -> Result<Vec<u8>, IngestError> {

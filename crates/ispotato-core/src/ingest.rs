@@ -1,5 +1,6 @@
-//! The one entry point every front end uses: bytes, a file path or a URL in, a
-//! [`ValidatedImage`] out.
+//! Untrusted sources in, bytes under the byte cap out: a local file (read capped) or a URL
+//! (through the SSRF-guarded fetcher). [`crate::judge::Judge`] decodes them on its workers;
+//! batch tools use [`ingest_file`].
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,6 @@ use crate::limits::IngestLimits;
 /// Where an image comes from.
 #[derive(Debug, Clone)]
 pub enum ImageSource {
-    Bytes(Vec<u8>),
     Path(PathBuf),
     Url(String),
 }
@@ -55,31 +55,11 @@ impl Ingestor {
     pub async fn load_bytes(&self, source: ImageSource) -> Result<Vec<u8>, IngestError> {
         let max = self.limits.max_bytes;
         match source {
-            ImageSource::Bytes(bytes) => {
-                if bytes.len() as u64 > max {
-                    return Err(IngestError::TooLarge {
-                        size: bytes.len() as u64,
-                        limit: max,
-                    });
-                }
-                Ok(bytes)
-            }
             ImageSource::Path(path) => tokio::task::spawn_blocking(move || read_file_capped(&path, max))
                 .await
                 .map_err(|e| IngestError::Download { detail: e.to_string() })?,
             ImageSource::Url(url) => self.fetcher.fetch(&url, max).await,
         }
-    }
-
-    /// Loads and decodes a source; decoding runs on the blocking pool, off the async runtime.
-    pub async fn ingest(&self, source: ImageSource) -> Result<ValidatedImage, IngestError> {
-        let bytes = self.load_bytes(source).await?;
-        let limits = self.limits;
-        tokio::task::spawn_blocking(move || decode(&bytes, &limits))
-            .await
-            .map_err(|e| IngestError::Corrupt {
-                detail: format!("decoder task failed: {e}"),
-            })?
     }
 }
 
@@ -95,7 +75,7 @@ pub fn read_file_capped(path: &Path, max_bytes: u64) -> Result<Vec<u8>, IngestEr
         });
     }
     let mut bytes = Vec::with_capacity(declared as usize);
-    file.take(max_bytes + 1)
+    file.take(max_bytes.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|source| IngestError::Io { source })?;
     if bytes.len() as u64 > max_bytes {
@@ -128,5 +108,17 @@ mod tests {
             ImageSource::Path(_)
         ));
         assert!(matches!(ImageSource::from_arg("odd name://.jpg"), ImageSource::Path(_)));
+    }
+
+    #[test]
+    fn the_largest_byte_cap_reads_files_instead_of_overflowing_to_nothing() {
+        let path = std::env::temp_dir().join(format!("ispotato-cap-{}.bin", std::process::id()));
+        std::fs::write(&path, b"twelve bytes").unwrap();
+        assert_eq!(read_file_capped(&path, u64::MAX).unwrap(), b"twelve bytes");
+        assert!(matches!(
+            read_file_capped(&path, 11),
+            Err(IngestError::TooLarge { size: 12, limit: 11 })
+        ));
+        let _ = std::fs::remove_file(&path);
     }
 }

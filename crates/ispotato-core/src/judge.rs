@@ -1,30 +1,44 @@
-//! The whole job for one image, shared by every front end: load (bytes, path or URL, with all
-//! the ingest guards) once admitted to the bounded queue, then decode and classify in one of its
-//! worker slots.
+//! The one road from an image to a verdict, shared by every front end: take a place in the
+//! bounded queue, then fetch the bytes (a URL through the guarded fetcher, a local file under
+//! the byte cap, or a platform download the front end hands in), then decode (with the ingest
+//! guards) and classify on one of the queue's worker threads.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::decode::decode;
 use crate::error::{ClassifyError, IngestError};
 use crate::ingest::{ImageSource, Ingestor};
-use crate::queue::{Admission, InferenceQueue};
+use crate::queue::{InferenceQueue, Place};
+use crate::serve::Refusal;
 use crate::verdict::Verdict;
 
-/// Why an image got no verdict. `Display` is the message for the user.
+/// Why an image got no verdict; turned into a [`Refusal`] before it reaches a front end.
 #[derive(Debug, thiserror::Error)]
 pub enum JudgeError {
-    #[error("{0}")]
+    #[error(transparent)]
     Ingest(#[from] IngestError),
-    #[error("{0}")]
+    #[error(transparent)]
     Classify(#[from] ClassifyError),
 }
 
-impl JudgeError {
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::Ingest(e) => e.reason(),
-            Self::Classify(e) => e.reason(),
-        }
+/// A platform file download: awaited only once the image holds a place in the queue.
+pub type Download = Pin<Box<dyn Future<Output = Result<Vec<u8>, IngestError>> + Send>>;
+
+/// One image of a request, as the front end found it.
+pub enum ImageInput {
+    /// A URL or a local path.
+    Source(ImageSource),
+    /// A platform file (Telegram's getFile, ...), fetched under the byte cap by the front end.
+    Download(Download),
+    /// Refused by the front end before any download (declared size or type).
+    Refused(Refusal),
+}
+
+impl ImageInput {
+    pub fn url(url: impl Into<String>) -> Self {
+        Self::Source(ImageSource::Url(url.into()))
     }
 }
 
@@ -33,7 +47,7 @@ impl JudgeError {
 pub struct Judged {
     pub verdict: Verdict,
     pub sha256: String,
-    /// The original file, for `keep_images`.
+    /// The original file, for stores that keep images.
     pub bytes: Arc<Vec<u8>>,
 }
 
@@ -56,28 +70,28 @@ impl Judge {
         &self.queue
     }
 
-    /// A place in the inference queue, or "busy": take it before downloading anything.
-    pub fn admit(&self) -> Result<Admission, JudgeError> {
-        Ok(self.queue.admit()?)
+    /// Judges one image. A place in the queue is taken before anything is downloaded, so an
+    /// overloaded bot answers "busy" without spending a download or a decode.
+    pub async fn judge(&self, input: ImageInput) -> Result<Judged, Refusal> {
+        let fetch: Download = match input {
+            ImageInput::Refused(refusal) => return Err(refusal),
+            ImageInput::Download(download) => download,
+            ImageInput::Source(source) => {
+                let ingestor = self.ingestor.clone();
+                Box::pin(async move { ingestor.load_bytes(source).await })
+            }
+        };
+        let place = self.queue.take_place().map_err(JudgeError::from)?;
+        let bytes = fetch.await.map_err(JudgeError::from)?;
+        Ok(self.classify(place, bytes).await?)
     }
 
-    pub async fn judge(&self, source: ImageSource) -> Result<Judged, JudgeError> {
-        let admission = self.admit()?;
-        let bytes = self.ingestor.load_bytes(source).await?;
-        self.judge_admitted(admission, bytes).await
-    }
-
-    pub async fn judge_bytes(&self, bytes: Vec<u8>) -> Result<Judged, JudgeError> {
-        let admission = self.admit()?;
-        self.judge_admitted(admission, bytes).await
-    }
-
-    /// Decodes (with the ingest guards) and classifies `bytes` in one worker slot.
-    pub async fn judge_admitted(&self, admission: Admission, bytes: Vec<u8>) -> Result<Judged, JudgeError> {
+    /// Decodes (with the ingest guards) and classifies `bytes` in the place's worker slot.
+    async fn classify(&self, place: Place, bytes: Vec<u8>) -> Result<Judged, JudgeError> {
         let bytes = Arc::new(bytes);
         let limits = *self.ingestor.limits();
         let for_job = bytes.clone();
-        let (verdict, sha256) = admission
+        let (verdict, sha256) = place
             .run(move |classifier| -> Result<(Verdict, String), JudgeError> {
                 let image = decode(&for_job, &limits)?;
                 Ok((classifier.classify(&image)?, image.sha256_hex()))

@@ -6,6 +6,10 @@
 //! [`Classifier`] runs the ONNX model with tract and returns a calibrated [`Verdict`], and
 //! [`eval`] with [`metrics`] measures a model on a labelled folder. [`trivia`] serves potato
 //! facts, [`store`] keeps verdicts and votes, and [`stats`] summarises them.
+//!
+//! Front ends plug in through [`serve`]: one composition root builds the [`serve::Services`],
+//! whose use cases (judge images, a fact, the stats text, a vote) answer with verdicts or a
+//! user-safe [`serve::Refusal`]. Every image goes the one road of [`judge::Judge::judge`].
 
 pub mod classifier;
 pub mod decode;
@@ -26,7 +30,7 @@ pub mod queue;
 pub mod rate_limit;
 pub mod retention;
 pub mod secret;
-pub mod services;
+pub mod serve;
 pub mod stats;
 pub mod store;
 pub mod telemetry;

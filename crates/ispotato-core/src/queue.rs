@@ -8,9 +8,7 @@ use std::sync::{Arc, RwLock};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::classifier::Classifier;
-use crate::decode::ValidatedImage;
 use crate::error::{ClassifyError, ModelError};
-use crate::verdict::Verdict;
 use crate::worker_pool::WorkerPool;
 
 #[derive(Clone)]
@@ -56,30 +54,26 @@ impl InferenceQueue {
     /// Takes a place in the queue, or refuses at once with [`ClassifyError::Busy`] when it is
     /// full. Front ends admit an image before they download it, so overload costs neither a
     /// download nor a decode, and at most `capacity` images are held in memory.
-    pub fn admit(&self) -> Result<Admission, ClassifyError> {
+    pub fn take_place(&self) -> Result<Place, ClassifyError> {
         let permit = self
             .admitted
             .clone()
             .try_acquire_owned()
             .map_err(|_| ClassifyError::Busy)?;
-        Ok(Admission {
+        Ok(Place {
             queue: self.clone(),
             permit,
         })
     }
-
-    pub async fn classify(&self, image: ValidatedImage) -> Result<Verdict, ClassifyError> {
-        self.admit()?.run(move |classifier| classifier.classify(&image)).await?
-    }
 }
 
 /// A place in the [`InferenceQueue`], held from admission until the job is done.
-pub struct Admission {
+pub struct Place {
     queue: InferenceQueue,
     permit: OwnedSemaphorePermit,
 }
 
-impl Admission {
+impl Place {
     /// Runs `job` (decode and inference: the CPU-bound part) on one of the `workers` threads
     /// with the model serving now, after the jobs queued before it. At most `workers` jobs run
     /// at once, so at most that many decoded images and inference states exist at any time.

@@ -34,16 +34,8 @@ impl Label {
         }
     }
 
-    pub fn from_key(key: &str) -> Option<Self> {
-        match key {
-            "potato" => Some(Self::Potato),
-            "not_potato" => Some(Self::NotPotato),
-            "unsure" => Some(Self::Unsure),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
+    /// How a person reads it: "potato", "not potato", "unsure".
+    pub fn words(self) -> &'static str {
         match self {
             Self::Potato => "potato",
             Self::NotPotato => "not potato",
@@ -54,7 +46,7 @@ impl Label {
 
 impl std::fmt::Display for Label {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.words())
     }
 }
 

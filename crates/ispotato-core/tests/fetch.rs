@@ -143,10 +143,11 @@ async fn happy_path_downloads_and_decodes_with_loopback_allowed() {
         },
     )
     .unwrap();
-    let image = ingestor
-        .ingest(ImageSource::Url(format!("http://{addr}/potato.png")))
+    let bytes = ingestor
+        .load_bytes(ImageSource::Url(format!("http://{addr}/potato.png")))
         .await
-        .expect("ingest");
+        .expect("download");
+    let image = ispotato_core::decode::decode(&bytes, ingestor.limits()).expect("decode");
     assert_eq!((image.width(), image.height()), (32, 32));
     // Magic bytes are enough when the content type is generic.
     assert!(get("/no-type.png", ALLOW).await.is_ok());

@@ -137,7 +137,10 @@ async fn a_full_queue_answers_busy_instead_of_queueing() {
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let (q, img) = (queue.clone(), image.clone());
-            tokio::spawn(async move { q.classify(img).await })
+            tokio::spawn(async move {
+                let place = q.take_place()?;
+                place.run(move |c| c.classify(&img)).await?
+            })
         })
         .collect();
     let mut ok = 0;
@@ -158,9 +161,9 @@ async fn a_full_queue_answers_busy_instead_of_queueing() {
 #[tokio::test]
 async fn a_full_queue_refuses_before_downloading() {
     use ispotato_core::fetch::FetchConfig;
-    use ispotato_core::judge::{Judge, JudgeError};
+    use ispotato_core::judge::{ImageInput, Judge};
     use ispotato_core::net_guard::LoopbackPolicy;
-    use ispotato_core::{ImageSource, Ingestor};
+    use ispotato_core::Ingestor;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -196,16 +199,13 @@ async fn a_full_queue_refuses_before_downloading() {
         InferenceQueue::new(classifier, 1, 1),
     );
 
-    let held = judge.admit().expect("the only place");
-    let refused = judge.judge(ImageSource::Url(url.clone())).await;
-    assert!(
-        matches!(refused, Err(JudgeError::Classify(ClassifyError::Busy))),
-        "{refused:?}"
-    );
+    let held = judge.queue().take_place().expect("the only place");
+    let refused = judge.judge(ImageInput::url(url.clone())).await;
+    assert!(matches!(&refused, Err(r) if r.reason() == "busy"), "{refused:?}");
     assert_eq!(hits.load(Ordering::SeqCst), 0, "a refused image is not downloaded");
 
     drop(held);
-    let judged = judge.judge(ImageSource::Url(url.clone())).await.unwrap();
+    let judged = judge.judge(ImageInput::url(url.clone())).await.unwrap();
     assert_eq!(judged.verdict.label, Label::NotPotato);
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     assert_eq!(judge.queue().depth(), 0, "the place is given back");
@@ -215,20 +215,20 @@ async fn a_full_queue_refuses_before_downloading() {
 async fn a_cancelled_request_keeps_its_place_until_its_job_has_run() {
     let classifier = Arc::new(Classifier::load(&card_path()).unwrap());
     let queue = InferenceQueue::new(classifier, 1, 1);
-    let admission = queue.admit().unwrap();
-    let job = admission.run(|_| std::thread::sleep(std::time::Duration::from_millis(300)));
+    let place = queue.take_place().unwrap();
+    let job = place.run(|_| std::thread::sleep(std::time::Duration::from_millis(300)));
     // The caller gives up long before the job is done.
     assert!(tokio::time::timeout(std::time::Duration::from_millis(20), job)
         .await
         .is_err());
     assert!(
-        matches!(queue.admit(), Err(ClassifyError::Busy)),
+        matches!(queue.take_place(), Err(ClassifyError::Busy)),
         "the job still runs, so its place is still taken"
     );
     assert_eq!(queue.depth(), 1);
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     assert_eq!(queue.depth(), 0, "the place is given back once the job has run");
-    assert!(queue.admit().is_ok());
+    assert!(queue.take_place().is_ok());
 }
 
 fn tempdir() -> PathBuf {

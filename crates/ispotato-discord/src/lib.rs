@@ -6,16 +6,19 @@
 
 mod commands;
 pub mod config;
-mod handler;
-mod images;
+mod dispatch;
+mod feedback;
+mod media;
 mod reply;
+mod retry;
+mod state;
 
 use std::sync::Arc;
 
-use ispotato_core::services::Services;
+use ispotato_core::serve::Services;
 use serenity::all::{ClientBuilder, GatewayIntents, HttpBuilder};
 
-pub use config::{DiscordConfig, Shards};
+pub use config::{DiscordConfig, Shards, ShardsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscordError {
@@ -46,7 +49,7 @@ pub async fn run(
         } else {
             GatewayIntents::GUILD_MESSAGES | GatewayIntents::MESSAGE_CONTENT
         };
-    let handler = handler::Handler::new(services, config.clone());
+    let handler = state::Handler::new(services, config.clone());
     let mut client = ClientBuilder::new_with_http(http.build(), intents)
         .event_handler(handler)
         .await

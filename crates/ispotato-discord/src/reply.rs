@@ -1,52 +1,36 @@
-//! How verdicts read in Discord.
+//! How answers read and travel in Discord: verdict text and vote buttons, command responses,
+//! and the one error path that turns a refusal into the user's message, the metric and the
+//! log line.
 
-use ispotato_core::judge::Judged;
-use ispotato_core::Label;
-use serenity::all::{ButtonStyle, CreateActionRow, CreateButton, ReactionType};
+use ispotato_core::serve::words::{self, Style};
+use ispotato_core::serve::{ImageOutcome, Refusal};
+use ispotato_core::trivia::Fact;
+use serenity::all::{
+    ButtonStyle, CommandInteraction, Context, CreateActionRow, CreateButton, CreateInteractionResponse,
+    CreateInteractionResponseFollowup, CreateInteractionResponseMessage, ReactionType,
+};
+
+use crate::retry::with_retries;
+use crate::state::{Handler, PLATFORM};
 
 pub const AGREE: &str = "ispotato:agree";
 pub const DISAGREE: &str = "ispotato:disagree";
 pub const THUMBS_UP: &str = "👍";
 pub const THUMBS_DOWN: &str = "👎";
 
-pub fn bar(confidence: f32) -> String {
-    ispotato_core::verdict::confidence_bar(confidence, "█", "░")
+const STYLE: Style = Style {
+    strong: |s| format!("**{s}**"),
+    bar: ("█", "░"),
+    bar_wrap: |b| format!("`{b}`"),
+    names: true,
+};
+
+pub fn verdict_text(images: &[ImageOutcome]) -> String {
+    words::reply_text(images, &STYLE)
 }
 
-fn line(j: &Judged) -> String {
-    let v = &j.verdict;
-    let pct = v.confidence() * 100.0;
-    let mut s = match v.label {
-        Label::Potato => format!("🥔 **Potato!** {pct:.0}% sure `{}`", bar(v.confidence())),
-        Label::NotPotato => format!("🚫 **Not a potato.** {pct:.0}% sure `{}`", bar(v.confidence())),
-        Label::Unsure => format!(
-            "🤔 **Not sure:** {:.0}% potato. Try a closer, well-lit photo of just the thing.",
-            v.probability * 100.0
-        ),
-    };
-    if v.placeholder_model {
-        s += " *(placeholder model)*";
-    }
-    s
-}
-
-/// One line per image (numbered when several); failed images say why in place.
-pub fn verdict_text(results: &[(String, Result<Judged, String>)]) -> String {
-    if let [(_, only)] = results {
-        return match only {
-            Ok(j) => line(j),
-            Err(e) => format!("Sorry, {e}."),
-        };
-    }
-    results
-        .iter()
-        .enumerate()
-        .map(|(i, (name, r))| match r {
-            Ok(j) => format!("{}. {name}: {}", i + 1, line(j)),
-            Err(e) => format!("{}. {name}: sorry, {e}.", i + 1),
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+pub fn fact_text(fact: &Fact) -> String {
+    words::fact_text(fact, |title, url| format!("-# Source: [{title}](<{url}>)"))
 }
 
 pub fn feedback_buttons() -> Vec<CreateActionRow> {
@@ -60,4 +44,42 @@ pub fn feedback_buttons() -> Vec<CreateActionRow> {
             .emoji(ReactionType::Unicode(THUMBS_DOWN.into()))
             .style(ButtonStyle::Danger),
     ])]
+}
+
+/// Answers a command with a message.
+pub async fn respond(h: &Handler, ctx: &Context, cmd: &CommandInteraction, text: String, ephemeral: bool) {
+    let msg = CreateInteractionResponseMessage::new()
+        .content(text)
+        .ephemeral(ephemeral);
+    if let Err(e) = with_retries("respond", || {
+        cmd.create_response(&ctx.http, CreateInteractionResponse::Message(msg.clone()))
+    })
+    .await
+    {
+        tracing::error!(error = %h.scrub(&e), "could not answer a command");
+    }
+}
+
+/// The one error path of every command: counted and logged once (by the core), then a short
+/// ephemeral message. After a deferral the public placeholder is replaced by an ephemeral
+/// follow-up.
+pub async fn refuse(h: &Handler, ctx: &Context, cmd: &CommandInteraction, deferred: bool, refusal: &Refusal) {
+    h.services.report(PLATFORM, &cmd.data.name, refusal);
+    let text = refusal.sorry();
+    let sent = if deferred {
+        let _ = cmd.delete_response(&ctx.http).await;
+        let follow = CreateInteractionResponseFollowup::new().content(text).ephemeral(true);
+        with_retries("followup", || cmd.create_followup(&ctx.http, follow.clone()))
+            .await
+            .map(|_| ())
+    } else {
+        let msg = CreateInteractionResponseMessage::new().content(text).ephemeral(true);
+        with_retries("respond", || {
+            cmd.create_response(&ctx.http, CreateInteractionResponse::Message(msg.clone()))
+        })
+        .await
+    };
+    if let Err(e) = sent {
+        tracing::error!(error = %h.scrub(&e), "could not tell the user about a failure");
+    }
 }

@@ -1,16 +1,13 @@
 //! The real serenity client against a fake Discord (REST + gateway) on 127.0.0.1. Each
 //! scenario asserts what the fake received and what the store holds.
 
-mod fake;
-#[path = "../../ispotato-core/tests/support/bots.rs"]
-mod support;
+use ispotato_testkit as support;
+use ispotato_testkit::fake::discord as fake;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use fake::{Failure, Fake};
 use ispotato_core::secret::SecretString;
-use ispotato_core::store::{SqliteStore, Store};
 use ispotato_discord::{DiscordConfig, Shards};
 use serde_json::{json, Value};
 use support::{sample, WAIT};
@@ -19,7 +16,7 @@ const TOKEN: &str = "MTIz.discord-TEST-token.do-not-log";
 
 struct Harness {
     fake: Fake,
-    store: Arc<SqliteStore>,
+    services: support::TestServices,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -30,7 +27,8 @@ impl Harness {
         let fake = Fake::start().await;
         fake.add_attachment("potato.jpg", sample("potatoes_in_store_bin.jpg"));
         fake.add_attachment("peppers.jpg", sample("red_peppers.jpg"));
-        let (services, store) = support::services(&format!("dc-{name}"), 10);
+        let test_services = support::services(&format!("dc-{name}"), 10);
+        let services = test_services.services.clone();
         let mut config = DiscordConfig::new(SecretString::new(TOKEN));
         config.api_url = Some(fake.url());
         config.shards = Shards::Count(1);
@@ -48,7 +46,7 @@ impl Harness {
         assert_eq!(registered.len(), 1, "commands were not registered");
         Self {
             fake,
-            store,
+            services: test_services,
             stop: Some(stop),
             task,
         }
@@ -63,7 +61,12 @@ impl Harness {
     }
 
     fn counts(&self) -> (u64, u64, u64) {
-        self.store.counts().unwrap()
+        self.services.counts()
+    }
+
+    /// The `/metrics` text of the running bot.
+    fn metrics(&self) -> String {
+        self.services.services.telemetry.render(0)
     }
 }
 
@@ -208,6 +211,49 @@ async fn refusals_are_ephemeral_and_store_nothing() {
     );
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(h.counts().0, 0, "no verdict rows");
+    // Each refusal is counted once, under what happened; a command whose every image failed
+    // is not counted a second time.
+    let metrics = h.metrics();
+    for reason in ["not_an_image", "too_large", "http_status"] {
+        let line = format!("ispotato_rejections_total{{platform=\"discord\",reason=\"{reason}\"}} 1");
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
+    assert_eq!(metrics.matches("ispotato_rejections_total{").count(), 3, "{metrics}");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_store_gets_a_generic_reply_with_a_reference_counted_once() {
+    let h = Harness::start("broken-store").await;
+    h.services.break_database();
+    let fact = json!({ "id": "803", "name": "potatofact", "type": 1, "options": [] });
+    h.fake
+        .dispatch("INTERACTION_CREATE", fake::command("9501", "tok-f", fact))
+        .await;
+    let stats = json!({ "id": "804", "name": "potatostats", "type": 1, "options": [] });
+    h.fake
+        .dispatch("INTERACTION_CREATE", fake::command("9502", "tok-s", stats))
+        .await;
+    let mut references = Vec::new();
+    for id in ["9501", "9502"] {
+        h.fake.wait_for(&format!("/interactions/{id}/"), 1, WAIT).await;
+        let cb = &callbacks(&h, id)[0];
+        assert_eq!(cb["data"]["flags"], 64, "ephemeral: {cb}");
+        let text = cb["data"]["content"].as_str().unwrap_or_default();
+        assert!(text.starts_with("Sorry, something went wrong on my side"), "{text}");
+        assert!(!text.contains("no such table"), "{text}");
+        let reference = support::reference_in(text).unwrap_or_else(|| panic!("no reference in {text}"));
+        let logged = support::logged_failure(&reference).unwrap_or_else(|| panic!("no log line for {reference}"));
+        assert!(logged.contains("no such table"), "{logged}");
+        references.push(reference);
+    }
+    assert_ne!(references[0], references[1]);
+    let metrics = h.metrics();
+    assert!(
+        metrics.contains("ispotato_rejections_total{platform=\"discord\",reason=\"store\"} 2"),
+        "{metrics}"
+    );
+    assert_eq!(metrics.matches("ispotato_rejections_total{").count(), 1, "{metrics}");
     h.stop().await;
 }
 

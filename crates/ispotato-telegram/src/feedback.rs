@@ -2,11 +2,13 @@
 
 use std::sync::Arc;
 
-use ispotato_core::store::{unix_now, Retraction, Vote, VoteSource};
+use ispotato_core::serve::Voter;
+use ispotato_core::store::VoteSource;
 use teloxide::prelude::*;
 use teloxide::types::{MessageReactionUpdated, ReactionType};
 
-use crate::{reply, Context, TgBot};
+use crate::reply;
+use crate::state::{Context, TgBot, PLATFORM};
 
 type HandlerResult = Result<(), teloxide::RequestError>;
 
@@ -27,20 +29,25 @@ pub async fn on_button(bot: TgBot, q: CallbackQuery, ctx: Arc<Context>) -> Handl
     let Some(message) = q.message.as_ref() else {
         return Ok(());
     };
-    let vote = Vote {
-        platform: "telegram".into(),
+    let voter = Voter {
         chat_id: message.chat().id.0.to_string(),
         message_id: message.id().0.to_string(),
-        user_hash: ctx.services.hasher.hash("telegram", &q.from.id.0.to_string()),
+        user_id: q.from.id.0.to_string(),
         is_bot: q.from.is_bot,
-        agree,
-        source: VoteSource::Button,
-        emoji: None,
-        created_at: unix_now(),
     };
-    let toast = ctx.services.vote(vote).await;
+    let toast = match ctx
+        .services
+        .vote(PLATFORM, voter, agree, VoteSource::Button, None)
+        .await
+    {
+        Ok(thanks) => thanks.to_string(),
+        Err(refusal) => {
+            ctx.services.report(PLATFORM, "vote", &refusal);
+            refusal.sorry()
+        }
+    };
     if let Err(e) = bot.answer_callback_query(q.id.clone()).text(toast).await {
-        tracing::warn!(error = %ctx.config.token.scrub(&e.to_string()), "could not answer a button press");
+        tracing::warn!(error = %ctx.scrub(&e), "could not answer a button press");
     }
     Ok(())
 }
@@ -48,34 +55,27 @@ pub async fn on_button(bot: TgBot, q: CallbackQuery, ctx: Arc<Context>) -> Handl
 pub async fn on_reaction(update: MessageReactionUpdated, ctx: Arc<Context>) -> HandlerResult {
     // Anonymous (chat) reactions have no user to count.
     let Some(user) = update.user() else { return Ok(()) };
-    let user_hash = ctx.services.hasher.hash("telegram", &user.id.0.to_string());
-    let (chat_id, message_id) = (update.chat.id.0.to_string(), update.message_id.0.to_string());
+    let voter = Voter {
+        chat_id: update.chat.id.0.to_string(),
+        message_id: update.message_id.0.to_string(),
+        user_id: user.id.0.to_string(),
+        is_bot: user.is_bot,
+    };
     let old: Vec<(bool, String)> = update.old_reaction.iter().filter_map(emoji_vote).collect();
     let new: Vec<(bool, String)> = update.new_reaction.iter().filter_map(emoji_vote).collect();
     for (_, emoji) in old.iter().filter(|o| !new.contains(o)) {
-        let r = Retraction {
-            platform: "telegram".into(),
-            chat_id: chat_id.clone(),
-            message_id: message_id.clone(),
-            user_hash: user_hash.clone(),
-            is_bot: user.is_bot,
-            emoji: Some(emoji.clone()),
-        };
-        ctx.services.retract(r).await;
+        if let Err(refusal) = ctx.services.retract(PLATFORM, voter.clone(), Some(emoji.clone())).await {
+            ctx.services.report(PLATFORM, "reaction", &refusal);
+        }
     }
     for (agree, emoji) in new.into_iter().filter(|n| !old.contains(n)) {
-        let vote = Vote {
-            platform: "telegram".into(),
-            chat_id: chat_id.clone(),
-            message_id: message_id.clone(),
-            user_hash: user_hash.clone(),
-            is_bot: user.is_bot,
-            agree,
-            source: VoteSource::Reaction,
-            emoji: Some(emoji),
-            created_at: unix_now(),
-        };
-        ctx.services.vote(vote).await;
+        let voted = ctx
+            .services
+            .vote(PLATFORM, voter.clone(), agree, VoteSource::Reaction, Some(emoji))
+            .await;
+        if let Err(refusal) = voted {
+            ctx.services.report(PLATFORM, "reaction", &refusal);
+        }
     }
     Ok(())
 }

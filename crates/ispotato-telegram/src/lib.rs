@@ -6,35 +6,26 @@
 
 mod commands;
 pub mod config;
+mod dispatch;
 mod feedback;
-mod handlers;
 mod media;
 mod reply;
 mod retry;
+mod state;
+mod throttle;
 mod webhook;
 
 use std::sync::Arc;
 
-use ispotato_core::services::Services;
-use teloxide::adaptors::throttle::Limits;
-use teloxide::adaptors::Throttle;
+use ispotato_core::serve::Services;
 use teloxide::prelude::*;
 use teloxide::types::AllowedUpdate;
 use teloxide::update_listeners::Polling;
 use teloxide::utils::command::BotCommands;
 
-pub use config::{TelegramConfig, WebhookConfig};
-
-/// The bot type every handler gets: requests go through teloxide's `Throttle` so outgoing
-/// messages respect Telegram's limits.
-pub type TgBot = Throttle<Bot>;
-
-/// What handlers share.
-pub struct Context {
-    pub services: Arc<Services>,
-    pub config: TelegramConfig,
-    albums: media::Albums,
-}
+pub use config::{TelegramConfig, WebhookConfig, WebhookSecret, WebhookSecretError};
+pub use state::TgBot;
+pub use throttle::limits;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelegramError {
@@ -55,13 +46,13 @@ pub async fn run(
     if let Some(url) = &config.api_url {
         bot = bot.set_api_url(url.clone());
     }
-    let bot = bot.throttle(Limits::default());
+    let bot = bot.throttle(throttle::limits());
     let scrub = |e: &dyn std::fmt::Display| token.scrub(&e.to_string());
     let me = retry::with_retries("getMe", || bot.get_me().send())
         .await
         .map_err(|e| TelegramError::Startup(scrub(&e)))?;
     tracing::info!(bot = %me.username(), "telegram bot connected");
-    services.telemetry.set_connected("telegram", true);
+    services.telemetry.set_connected(state::PLATFORM.as_str(), true);
     if let Err(e) = retry::with_retries("setMyCommands", || {
         bot.set_my_commands(commands::Command::bot_commands()).send()
     })
@@ -69,15 +60,11 @@ pub async fn run(
     {
         tracing::warn!(error = %scrub(&e), "could not publish the command list");
     }
-    let context = Arc::new(Context {
-        services,
-        config: config.clone(),
-        albums: Default::default(),
-    });
-    let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::schema())
+    let context = Arc::new(state::Context::new(services, config.clone()));
+    let mut dispatcher = Dispatcher::builder(bot.clone(), dispatch::schema())
         .dependencies(dptree::deps![context, me])
         .default_handler(|_| async {})
-        .error_handler(Arc::new(handlers::ScrubbingErrorHandler { token: token.clone() }))
+        .error_handler(Arc::new(dispatch::ScrubbingErrorHandler { token: token.clone() }))
         .build();
     let shutdown_token = dispatcher.shutdown_token();
     tokio::spawn(async move {
@@ -86,7 +73,7 @@ pub async fn run(
             wait.await;
         }
     });
-    let listener_errors = Arc::new(handlers::ScrubbingErrorHandler { token: token.clone() });
+    let listener_errors = Arc::new(dispatch::ScrubbingErrorHandler { token: token.clone() });
     match &config.webhook {
         None => {
             let listener = Polling::builder(bot.clone())

@@ -5,13 +5,15 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use futures_util::StreamExt;
+use ispotato_core::judge::ImageInput;
 use ispotato_core::secret::SecretString;
+use ispotato_core::serve::NamedImage;
 use ispotato_core::IngestError;
 use teloxide::net::Download;
 use teloxide::prelude::*;
 use teloxide::types::{FileId, MessageEntityKind, PhotoSize};
 
-use crate::TgBot;
+use crate::state::TgBot;
 
 /// Most images answered in one reply.
 pub const MAX_IMAGES: usize = 10;
@@ -32,6 +34,26 @@ pub enum Extracted {
     /// Media I don't judge ("a video", "an animated sticker", "a file").
     NotStill(&'static str),
     Nothing,
+}
+
+impl ImageRef {
+    /// The core's input for this image: a URL, or a Telegram download that runs only once the
+    /// image holds a place in the queue.
+    pub fn into_image(self, bot: &TgBot, token: &SecretString, max_bytes: u64) -> NamedImage {
+        let input = match self {
+            Self::Url(url) => ImageInput::url(url),
+            Self::File { id, size } => {
+                let (bot, token) = (bot.clone(), token.clone());
+                ImageInput::Download(Box::pin(
+                    async move { download(&bot, &token, &id, size, max_bytes).await },
+                ))
+            }
+        };
+        NamedImage {
+            name: String::new(),
+            input,
+        }
+    }
 }
 
 /// teloxide reports a missing `file_size` as `u32::MAX`: unknown, not huge.

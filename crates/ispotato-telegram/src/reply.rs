@@ -1,52 +1,33 @@
-//! How verdicts and failures read in Telegram.
+//! How answers read and travel in Telegram: verdict text and vote buttons, one send path
+//! (group pacing, bounded retries, token-free logs), and the one error path that turns a
+//! refusal into the user's message, the metric and the log line.
 
-use ispotato_core::judge::Judged;
-use ispotato_core::Label;
-use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup};
+use ispotato_core::serve::words::{self, Style};
+use ispotato_core::serve::{ImageOutcome, Refusal};
+use ispotato_core::trivia::Fact;
+use teloxide::prelude::*;
+use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters};
+
+use crate::retry::with_retries;
+use crate::state::{Context, TgBot, PLATFORM};
 
 /// Callback data of the feedback buttons.
 pub const AGREE: &str = "fb:1";
 pub const DISAGREE: &str = "fb:0";
 
-/// A ten-step bar for a confidence in [0, 1].
-pub fn bar(confidence: f32) -> String {
-    ispotato_core::verdict::confidence_bar(confidence, "▰", "▱")
+const STYLE: Style = Style {
+    strong: |s| s.to_string(),
+    bar: ("▰", "▱"),
+    bar_wrap: |b| b,
+    names: false,
+};
+
+pub fn verdict_text(images: &[ImageOutcome]) -> String {
+    words::reply_text(images, &STYLE)
 }
 
-pub fn verdict_line(j: &Judged) -> String {
-    let v = &j.verdict;
-    let pct = v.confidence() * 100.0;
-    let mut line = match v.label {
-        Label::Potato => format!("🥔 Potato! {pct:.0}% sure {}", bar(v.confidence())),
-        Label::NotPotato => format!("🚫 Not a potato. {pct:.0}% sure {}", bar(v.confidence())),
-        Label::Unsure => format!(
-            "🤔 Not sure: {:.0}% potato. Try a closer, well-lit photo of just the thing.",
-            v.probability * 100.0
-        ),
-    };
-    if v.placeholder_model {
-        line += " (placeholder model)";
-    }
-    line
-}
-
-/// One line per image; numbered when there are several. Failures appear in place.
-pub fn verdict_text(results: &[Result<Judged, String>]) -> String {
-    if let [only] = results {
-        return match only {
-            Ok(j) => verdict_line(j),
-            Err(e) => format!("Sorry, {e}."),
-        };
-    }
-    results
-        .iter()
-        .enumerate()
-        .map(|(i, r)| match r {
-            Ok(j) => format!("{}. {}", i + 1, verdict_line(j)),
-            Err(e) => format!("{}. Sorry, {e}.", i + 1),
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+pub fn fact_text(fact: &Fact) -> String {
+    words::fact_text(fact, |title, url| format!("\nSource: {title} — {url}"))
 }
 
 pub fn feedback_keyboard() -> InlineKeyboardMarkup {
@@ -54,4 +35,38 @@ pub fn feedback_keyboard() -> InlineKeyboardMarkup {
         InlineKeyboardButton::callback("👍 Right", AGREE),
         InlineKeyboardButton::callback("👎 Wrong", DISAGREE),
     ]])
+}
+
+/// Replies to `msg` (paced in groups, retried on transient failures); logs a failure.
+pub async fn send(
+    bot: &TgBot,
+    ctx: &Context,
+    msg: &Message,
+    text: String,
+    keyboard: Option<InlineKeyboardMarkup>,
+) -> Option<Message> {
+    ctx.groups.wait_turn(&msg.chat).await;
+    let chat = msg.chat.id;
+    let reply_to = ReplyParameters::new(msg.id).allow_sending_without_reply();
+    let sent = with_retries("sendMessage", || {
+        let req = bot.send_message(chat, text.clone()).reply_parameters(reply_to.clone());
+        match &keyboard {
+            Some(k) => req.reply_markup(k.clone()).send(),
+            None => req.send(),
+        }
+    })
+    .await;
+    match sent {
+        Ok(m) => Some(m),
+        Err(e) => {
+            tracing::error!(chat = chat.0, error = %ctx.scrub(&e), "could not send a reply");
+            None
+        }
+    }
+}
+
+/// The one error path: counted and logged once (by the core), then "Sorry, ..." to the user.
+pub async fn refuse(bot: &TgBot, ctx: &Context, msg: &Message, what: &str, refusal: &Refusal) {
+    ctx.services.report(PLATFORM, what, refusal);
+    send(bot, ctx, msg, refusal.sorry(), None).await;
 }

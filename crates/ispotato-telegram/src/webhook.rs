@@ -34,12 +34,12 @@ pub async fn start(
     bot: TgBot,
     config: &WebhookConfig,
 ) -> Result<impl UpdateListener<Err = std::convert::Infallible>, TelegramError> {
-    let options =
-        Options::new(config.listen, config.public_url.clone()).secret_token(config.secret.expose().to_string());
+    let secret = config.secret.secret().clone();
+    // The secret's form was checked when it was parsed, so teloxide accepts it.
+    let options = Options::new(config.listen, config.public_url.clone()).secret_token(secret.expose().to_string());
     let (listener, stop, router) = axum_to_router(bot, options)
         .await
-        .map_err(|e| TelegramError::Startup(config.secret.scrub(&e.to_string())))?;
-    let secret = config.secret.clone();
+        .map_err(|e| TelegramError::Startup(secret.scrub(&e.to_string())))?;
     let router = router.layer(axum::middleware::from_fn(move |req, next| {
         check_secret(secret.clone(), req, next)
     }));

@@ -12,7 +12,6 @@ use serde::Serialize;
 
 pub use sqlite::{SqliteStore, StoreConfig};
 
-use crate::trivia::DrawState;
 use crate::verdict::Label;
 
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +24,17 @@ pub enum StoreError {
     TooNew { path: String, found: i64, known: i64 },
     #[error("corrupt value in the database: {0}")]
     Corrupt(String),
+    #[error("the store task stopped before answering: {0}")]
+    Task(String),
+}
+
+/// Where a chat is in its current pass through the deck (persisted by the store).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct DrawState {
+    /// Facts already served in this pass.
+    pub served: Vec<String>,
+    /// The last fact served (also across passes).
+    pub last: Option<String>,
 }
 
 /// A verdict a front end has sent to a chat.
@@ -175,6 +185,8 @@ pub struct FeedbackExample {
 /// Storage for verdicts, votes and trivia state. Implementations must be safe to share between
 /// threads and must never leave a partial write behind.
 pub trait Store: Send + Sync {
+    /// Whether `record_verdict` keeps the image bytes it is given (configured at open).
+    fn keeps_images(&self) -> bool;
     /// Records a verdict and, when the store keeps images, its image. Returns its id.
     fn record_verdict(&self, verdict: &NewVerdict, image: Option<&[u8]>) -> Result<i64, StoreError>;
     /// Stores a vote: one per user per verdict message, the latest wins.

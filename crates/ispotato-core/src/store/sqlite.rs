@@ -10,9 +10,9 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::migrations::MIGRATIONS;
 use super::{
-    Estimate, FeedbackExample, NewVerdict, Retraction, Stats, Store, StoreError, VerdictCount, Vote, VoteOutcome,
+    DrawState, Estimate, FeedbackExample, NewVerdict, Retraction, Stats, Store, StoreError, VerdictCount, Vote,
+    VoteOutcome,
 };
-use crate::trivia::DrawState;
 
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -70,10 +70,6 @@ impl SqliteStore {
         })
     }
 
-    pub fn config(&self) -> &StoreConfig {
-        &self.config
-    }
-
     /// The schema version this database is at.
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         Ok(self.lock().query_row("PRAGMA user_version", [], |r| r.get(0))?)
@@ -122,6 +118,10 @@ fn majority(agree: u64, disagree: u64) -> Option<bool> {
 }
 
 impl Store for SqliteStore {
+    fn keeps_images(&self) -> bool {
+        self.config.keep_images
+    }
+
     fn record_verdict(&self, v: &NewVerdict, image: Option<&[u8]>) -> Result<i64, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;

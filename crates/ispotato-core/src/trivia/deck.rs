@@ -45,9 +45,6 @@ pub struct Deck {
 }
 
 impl Deck {
-    pub fn facts(&self) -> &[Fact] {
-        &self.facts
-    }
     pub fn len(&self) -> usize {
         self.facts.len()
     }

@@ -3,16 +3,8 @@
 
 use rand::seq::IndexedRandom;
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 
-/// Where a chat is in its current pass through the deck (persisted by the store).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DrawState {
-    /// Facts already served in this pass.
-    pub served: Vec<String>,
-    /// The last fact served (also across passes).
-    pub last: Option<String>,
-}
+use crate::store::DrawState;
 
 /// Picks the next fact id from `ids` (the facts currently in the deck for this topic) and
 /// updates `state`. Picking uniformly among the unserved facts is a shuffle drawn lazily, which

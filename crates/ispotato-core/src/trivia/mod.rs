@@ -8,5 +8,5 @@ mod service;
 pub use deck::{
     deck_files, load_deck, parse_deck, Deck, DeckErrors, DeckProblem, Fact, Source, MAX_TEXT_CHARS, TOPICS,
 };
-pub use draw::{draw, DrawState};
+pub use draw::draw;
 pub use service::{TriviaError, TriviaService};

@@ -44,10 +44,6 @@ impl TriviaService {
         self.deck.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Re-reads the deck. On success the new deck replaces the old one atomically; on failure the
     /// old deck keeps serving and the problems are returned (and logged).
     pub fn reload(&self) -> Result<usize, DeckErrors> {

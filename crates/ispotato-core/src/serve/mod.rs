@@ -1,0 +1,13 @@
+//! What front ends plug into: the use cases ([`Services`]), the user-safe [`Refusal`], the
+//! [`Platform`] names, how a reply reads ([`words`]), and the one composition root
+//! ([`compose::build`]) that `ispotato run` and every test use.
+
+pub mod compose;
+mod platform;
+mod refusal;
+mod services;
+pub mod words;
+
+pub use platform::Platform;
+pub use refusal::Refusal;
+pub use services::{ImageOutcome, Judgement, NamedImage, Quota, ReplyPlace, Services, Throttled, Voter};

@@ -1,0 +1,299 @@
+//! The use cases every front end calls: judge these images for this user, a fact for this chat,
+//! the stats text, a vote. A front end only translates its platform to and from these calls.
+//!
+//! Counting: refusals of single images inside a reply are counted here, once each. A refusal
+//! a call returns as `Err` is the front end's to report, through [`Services::report`], from
+//! its one error path.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::judge::{ImageInput, Judge, Judged};
+use crate::privacy::UserHasher;
+use crate::rate_limit::RateLimiter;
+use crate::serve::{Platform, Refusal};
+use crate::store::{unix_now, NewVerdict, Retraction, Store, StoreError, Vote, VoteSource};
+use crate::telemetry::Telemetry;
+use crate::trivia::{Fact, TriviaError, TriviaService};
+
+pub struct Services {
+    pub judge: Judge,
+    pub store: Arc<dyn Store>,
+    pub trivia: Arc<TriviaService>,
+    pub hasher: UserHasher,
+    /// Images per user per minute.
+    pub user_limiter: RateLimiter,
+    /// Images per minute across everyone, to keep one host from drowning.
+    pub global_limiter: RateLimiter,
+    /// Counters and latencies for `/metrics`, front-end readiness for `/readyz`.
+    pub telemetry: Arc<Telemetry>,
+}
+
+/// Why a request was refused before any work: the message for the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Throttled {
+    #[error("you're sending images faster than I can peel them ({limit} a minute); try again in {} s", .retry_after.as_secs())]
+    User { limit: usize, retry_after: Duration },
+    #[error("I'm very busy right now; try again in {} s", .retry_after.as_secs())]
+    Global { retry_after: Duration },
+}
+
+/// One image of a request: a name to show beside its answer and where to get it.
+pub struct NamedImage {
+    pub name: String,
+    pub input: ImageInput,
+}
+
+/// Proof that a user's images fit their rate budget: what [`Services::judge`] needs.
+#[derive(Debug)]
+pub struct Quota {
+    platform: Platform,
+    user_hash: String,
+}
+
+impl Quota {
+    pub fn user_hash(&self) -> &str {
+        &self.user_hash
+    }
+}
+
+/// The answer for one image of a request.
+pub struct ImageOutcome {
+    pub name: String,
+    pub result: Result<Judged, Refusal>,
+}
+
+/// Every image of a request, judged or refused, in the order they were given.
+pub struct Judgement {
+    pub platform: Platform,
+    pub user_hash: String,
+    pub images: Vec<ImageOutcome>,
+}
+
+impl Judgement {
+    pub fn any_verdict(&self) -> bool {
+        self.images.iter().any(|i| i.result.is_ok())
+    }
+
+    /// When no image got a verdict: one refusal for the whole request (each image's refusal
+    /// was counted already).
+    pub fn all_refused(&self) -> Option<Refusal> {
+        (!self.images.is_empty() && !self.any_verdict()).then(|| {
+            Refusal::NoVerdict(
+                self.images
+                    .iter()
+                    .filter_map(|i| i.result.as_ref().err().cloned())
+                    .collect(),
+            )
+        })
+    }
+}
+
+/// Where a verdict reply was posted: votes find the verdicts through it.
+#[derive(Debug, Clone)]
+pub struct ReplyPlace {
+    pub platform: Platform,
+    pub chat_id: String,
+    pub message_id: String,
+}
+
+/// Who voted on which verdict message.
+#[derive(Debug, Clone)]
+pub struct Voter {
+    pub chat_id: String,
+    pub message_id: String,
+    /// The platform's user id (hashed before it goes anywhere).
+    pub user_id: String,
+    pub is_bot: bool,
+}
+
+impl Services {
+    /// Takes `images` units from the user's and the global budget, or refuses the request.
+    pub fn take_quota(&self, platform: Platform, user_id: &str, images: usize) -> Result<Quota, Refusal> {
+        let user_hash = self.hasher.hash(platform.as_str(), user_id);
+        self.user_limiter
+            .try_take(&user_hash, images)
+            .map_err(|retry_after| Throttled::User {
+                limit: self.user_limiter.limit(),
+                retry_after,
+            })
+            .and_then(|()| {
+                self.global_limiter
+                    .try_take("*", images)
+                    .map_err(|retry_after| Throttled::Global { retry_after })
+            })
+            .map_err(|t| Refusal::declined("rate_limited", t.to_string()))?;
+        Ok(Quota { platform, user_hash })
+    }
+
+    /// Judges every image of a request within its quota, one after the other, each through
+    /// the one road ([`Judge::judge`]). Each refused image is logged and counted here.
+    pub async fn judge(&self, quota: Quota, images: Vec<NamedImage>) -> Judgement {
+        let Quota { platform, user_hash } = quota;
+        let mut outcomes = Vec::with_capacity(images.len());
+        for image in images {
+            let result = self.judge.judge(image.input).await;
+            if let Err(refusal) = &result {
+                tracing::info!(platform = %platform, reason = refusal.reason(), "image refused: {refusal}");
+                self.telemetry.rejected(platform.as_str(), refusal.reason());
+            }
+            outcomes.push(ImageOutcome {
+                name: image.name,
+                result,
+            });
+        }
+        Judgement {
+            platform,
+            user_hash,
+            images: outcomes,
+        }
+    }
+
+    /// [`Self::take_quota`] then [`Self::judge`], for front ends with nothing to do between.
+    pub async fn judge_images(
+        &self,
+        platform: Platform,
+        user_id: &str,
+        images: Vec<NamedImage>,
+    ) -> Result<Judgement, Refusal> {
+        if images.is_empty() {
+            return Err(Refusal::declined("no_image", "I don't see an image there"));
+        }
+        let quota = self.take_quota(platform, user_id, images.len())?;
+        Ok(self.judge(quota, images).await)
+    }
+
+    /// The front end's one error path calls this: a log line and the metric, once per refusal.
+    pub fn report(&self, platform: Platform, what: &str, refusal: &Refusal) {
+        if refusal.is_counted() {
+            return;
+        }
+        match refusal {
+            Refusal::Unexpected { reference, .. } => {
+                tracing::warn!(platform = %platform, what, reason = refusal.reason(), reference = %reference, "request failed")
+            }
+            _ => tracing::info!(platform = %platform, what, reason = refusal.reason(), "request refused: {refusal}"),
+        }
+        self.telemetry.rejected(platform.as_str(), refusal.reason());
+    }
+
+    /// Stores every verdict of one reply under the reply's message (each by its position),
+    /// off the async runtime, and counts them as delivered. Failures are logged: the user
+    /// already has the answer.
+    pub async fn record_verdicts(&self, place: &ReplyPlace, judgement: &Judgement) {
+        let platform = place.platform.as_str();
+        let keep = self.store.keeps_images();
+        let mut rows = Vec::new();
+        for (i, outcome) in judgement.images.iter().enumerate() {
+            let Ok(j) = &outcome.result else { continue };
+            self.telemetry.judged(platform, &j.verdict);
+            let t = j.verdict.timings;
+            let row = NewVerdict {
+                platform: platform.to_string(),
+                chat_id: place.chat_id.clone(),
+                message_id: place.message_id.clone(),
+                image_index: i as u32,
+                user_hash: judgement.user_hash.clone(),
+                image_sha256: j.sha256.clone(),
+                label: j.verdict.label,
+                probability: j.verdict.probability,
+                model_version: j.verdict.model_version.clone(),
+                decode_ms: t.decode.as_secs_f64() * 1e3,
+                preprocess_ms: t.preprocess.as_secs_f64() * 1e3,
+                inference_ms: t.inference.as_secs_f64() * 1e3,
+                created_at: unix_now(),
+            };
+            rows.push((row, keep.then(|| j.bytes.clone())));
+        }
+        let written = self
+            .blocking(move |store| {
+                rows.iter().try_for_each(|(row, bytes)| {
+                    store
+                        .record_verdict(row, bytes.as_ref().map(|b| b.as_slice()))
+                        .map(|_| ())
+                })
+            })
+            .await;
+        if let Err(e) = written {
+            self.telemetry.error(platform, "store");
+            tracing::error!(platform, error = %e, "could not store verdicts");
+        }
+    }
+
+    /// The next fact for a chat (no repeats until the chat has seen the whole deck).
+    pub async fn fact(&self, platform: Platform, chat_id: &str, topic: Option<&str>) -> Result<Fact, Refusal> {
+        let trivia = self.trivia.clone();
+        let key = format!("{platform}:{chat_id}");
+        let topic = topic.map(str::trim).filter(|t| !t.is_empty()).map(str::to_string);
+        let drawn = tokio::task::spawn_blocking(move || trivia.next_fact(&key, topic.as_deref())).await;
+        match drawn {
+            Ok(Ok(fact)) => Ok(fact),
+            Ok(Err(e @ TriviaError::UnknownTopic { .. })) => Err(Refusal::declined("unknown_topic", e.to_string())),
+            Ok(Err(TriviaError::Empty)) => Err(Refusal::declined("no_facts", "I have no facts to share just now")),
+            Ok(Err(TriviaError::Store(e))) => Err(Refusal::unexpected("store", &e)),
+            Err(e) => Err(Refusal::unexpected("internal", &e)),
+        }
+    }
+
+    /// The `/potatostats` text: verdicts and what the votes say, all time.
+    pub async fn stats_text(&self) -> Result<String, Refusal> {
+        let stats = self.blocking(|store| store.stats(None)).await;
+        stats
+            .map(|s| crate::stats::render(&s, "so far"))
+            .map_err(|e| Refusal::unexpected("store", &e))
+    }
+
+    /// Stores a vote on a verdict message and returns the short thanks for the voter.
+    pub async fn vote(
+        &self,
+        platform: Platform,
+        voter: Voter,
+        agree: bool,
+        source: VoteSource,
+        emoji: Option<String>,
+    ) -> Result<&'static str, Refusal> {
+        if !voter.is_bot {
+            self.telemetry.vote(platform.as_str(), source.as_str());
+        }
+        let vote = Vote {
+            platform: platform.as_str().to_string(),
+            user_hash: self.hasher.hash(platform.as_str(), &voter.user_id),
+            chat_id: voter.chat_id,
+            message_id: voter.message_id,
+            is_bot: voter.is_bot,
+            agree,
+            source,
+            emoji,
+            created_at: unix_now(),
+        };
+        let outcome = self.blocking(move |store| store.record_vote(&vote)).await;
+        outcome
+            .map(|o| o.thanks())
+            .map_err(|e| Refusal::unexpected("store", &e))
+    }
+
+    /// Removes a reaction vote (the reaction was taken back).
+    pub async fn retract(&self, platform: Platform, voter: Voter, emoji: Option<String>) -> Result<(), Refusal> {
+        let retraction = Retraction {
+            platform: platform.as_str().to_string(),
+            user_hash: self.hasher.hash(platform.as_str(), &voter.user_id),
+            chat_id: voter.chat_id,
+            message_id: voter.message_id,
+            is_bot: voter.is_bot,
+            emoji,
+        };
+        let removed = self.blocking(move |store| store.retract_vote(&retraction)).await;
+        removed.map(|_| ()).map_err(|e| Refusal::unexpected("store", &e))
+    }
+
+    /// Runs a store call on the blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&dyn Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || call(store.as_ref()))
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Task(e.to_string())))
+    }
+}

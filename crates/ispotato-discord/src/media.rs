@@ -1,0 +1,71 @@
+//! The images of a command or a message: attachments (checked by declared size and content
+//! type before any download) and image embeds, as inputs for the core's judge.
+
+use ispotato_core::judge::ImageInput;
+use ispotato_core::limits::human_bytes;
+use ispotato_core::serve::{NamedImage, Refusal};
+use serenity::all::{Attachment, Message};
+
+/// Most images judged for one message.
+pub const MAX_IMAGES: usize = 10;
+
+/// An attachment to download, or why it is refused before downloading it.
+pub fn attachment(a: &Attachment, max_bytes: u64) -> NamedImage {
+    let ct = a.content_type.as_deref().unwrap_or_default().to_ascii_lowercase();
+    let input = if !ct.is_empty() && !ct.starts_with("image/") {
+        ImageInput::Refused(Refusal::declined(
+            "not_an_image",
+            format!("{} isn't an image; send a JPEG, PNG, WebP or GIF", a.filename),
+        ))
+    } else if a.size as u64 > max_bytes {
+        ImageInput::Refused(Refusal::declined(
+            "too_large",
+            format!(
+                "{} is {}; the limit is {}",
+                a.filename,
+                human_bytes(a.size as u64),
+                human_bytes(max_bytes)
+            ),
+        ))
+    } else {
+        ImageInput::url(a.url.clone())
+    };
+    NamedImage {
+        name: a.filename.clone(),
+        input,
+    }
+}
+
+pub fn link(url: &str) -> NamedImage {
+    NamedImage {
+        name: "link".into(),
+        input: ImageInput::url(url.trim()),
+    }
+}
+
+/// Every image attachment and image embed of a message, up to [`MAX_IMAGES`]. Non-image
+/// attachments are skipped; oversized images come back refused, to report in place.
+pub fn message_images(msg: &Message, max_bytes: u64) -> Vec<NamedImage> {
+    let mut out = Vec::new();
+    for a in &msg.attachments {
+        let is_image = a.content_type.as_deref().is_some_and(|c| c.starts_with("image/")) || a.width.is_some();
+        if is_image {
+            out.push(attachment(a, max_bytes));
+        }
+    }
+    for e in &msg.embeds {
+        let url = e.image.as_ref().map(|i| i.url.clone()).or_else(|| {
+            (e.kind.as_deref() == Some("image"))
+                .then(|| e.thumbnail.as_ref().map(|t| t.url.clone()))
+                .flatten()
+        });
+        if let Some(url) = url {
+            out.push(NamedImage {
+                name: "embed".into(),
+                input: ImageInput::url(url),
+            });
+        }
+    }
+    out.truncate(MAX_IMAGES);
+    out
+}
