@@ -94,8 +94,8 @@ pub struct Webhook {
 }
 
 pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading the configuration {}", path.display()))?;
+    let text = ispotato_core::local_file::read_text_capped(path, ispotato_core::local_file::MAX_CONFIG_BYTES)
+        .with_context(|| format!("reading the configuration {}", path.display()))?;
     serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("configuration {}: {e}", path.display()))
 }
 
@@ -304,7 +304,7 @@ pub fn check(cli: &Cli) -> anyhow::Result<String> {
             }
         }
         if let Some(p) = &file.telegram.webhook.secret_file {
-            let text = std::fs::read_to_string(p)
+            let text = ispotato_core::local_file::read_text_capped(p, ispotato_core::local_file::MAX_SECRET_BYTES)
                 .map_err(|e| anyhow::anyhow!("configuration key telegram.webhook.secret_file: {}: {e}", p.display()))?;
             check_webhook_secret("telegram.webhook.secret_file", text.trim())?;
         }

@@ -184,3 +184,54 @@ fn bench_prints_a_table_per_size() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Runs the binary with `args`, failing the test if it has not exited within 20 s.
+fn run_bounded(args: &[&str]) -> Output {
+    let child = bin()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (done, waited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match waited.recv_timeout(std::time::Duration::from_secs(20)) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+            panic!("ispotato {args:?} hung");
+        }
+    }
+}
+
+#[test]
+fn devices_and_fifos_are_refused_instead_of_read_forever() {
+    let dir = scratch("fifo");
+    let fifo = dir.join("pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status();
+    let fifo = fifo.display().to_string();
+    let mut cases = vec![vec!["--config", "/dev/zero", "config", "check"]];
+    if made.is_ok_and(|s| s.success()) {
+        cases.push(vec!["classify", &fifo]);
+        cases.push(vec!["--config", &fifo, "config", "check"]);
+        cases.push(vec!["facts", "check", &fifo]);
+    } else {
+        eprintln!("mkfifo is not available: only /dev/zero is checked");
+    }
+    for args in cases {
+        let out = run_bounded(&args);
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("not a regular file") || text.contains("couldn't read that file"),
+            "{args:?}: {text}"
+        );
+    }
+}

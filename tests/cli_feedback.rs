@@ -67,7 +67,27 @@ fn facts_check_reports_problems_with_lines() {
     assert!(report.contains("bad.yaml:5: fact 'a': missing text"), "{report}");
 }
 
+/// A SHA-256-shaped hash made of one hex digit.
+fn hash(c: char) -> String {
+    c.to_string().repeat(64)
+}
+
 fn fill(db: &std::path::Path) {
+    fill_rows(
+        db,
+        &[
+            ("m1", Label::Potato, true, &hash('a'), "0.1.0", 60),
+            ("m2", Label::Potato, false, &hash('b'), "0.1.0", 60),
+            ("m3", Label::NotPotato, false, &hash('c'), "0.1.0", 60),
+            ("m4", Label::NotPotato, true, &hash('d'), "0.1.0", 20 * 86_400),
+        ],
+    );
+}
+
+/// Verdicts with one vote each: (message, verdict, vote agrees, image hash, model version, age in s).
+type Row<'a> = (&'a str, Label, bool, &'a str, &'a str, i64);
+
+fn fill_rows(db: &std::path::Path, rows: &[Row]) {
     let mut config = StoreConfig::new(db);
     config.keep_images = true;
     let store = SqliteStore::open(config).unwrap();
@@ -79,12 +99,8 @@ fn fill(db: &std::path::Path) {
             .unwrap();
         out.into_inner()
     };
-    for (m, label, agree, sha, at) in [
-        ("m1", Label::Potato, true, "aa", now - 60),
-        ("m2", Label::Potato, false, "bb", now - 60),
-        ("m3", Label::NotPotato, false, "cc", now - 60),
-        ("m4", Label::NotPotato, true, "dd", now - 20 * 86_400),
-    ] {
+    for &(m, label, agree, sha, version, age) in rows {
+        let at = now - age;
         store
             .record_verdict(
                 &NewVerdict {
@@ -96,7 +112,7 @@ fn fill(db: &std::path::Path) {
                     image_sha256: sha.into(),
                     label,
                     probability: 0.5,
-                    model_version: "0.1.0".into(),
+                    model_version: version.into(),
                     decode_ms: 1.0,
                     preprocess_ms: 1.0,
                     inference_ms: 1.0,
@@ -148,10 +164,10 @@ fn stats_and_export_reflect_stored_votes() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // m1 confirmed potato, m3 not-potato voted wrong => potato; m2 potato voted wrong, m4 confirmed => not potato.
-    assert!(export.join("potato/aa.png").is_file());
-    assert!(export.join("potato/cc.png").is_file());
-    assert!(export.join("not_potato/bb.png").is_file());
-    assert!(export.join("not_potato/dd.png").is_file());
+    assert!(export.join(format!("potato/{}.png", hash('a'))).is_file());
+    assert!(export.join(format!("potato/{}.png", hash('c'))).is_file());
+    assert!(export.join(format!("not_potato/{}.png", hash('b'))).is_file());
+    assert!(export.join(format!("not_potato/{}.png", hash('d'))).is_file());
     let csv = std::fs::read_to_string(export.join("feedback.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "{csv}");
     assert!(csv.lines().next().unwrap().starts_with("file,label,verdict"));
@@ -162,4 +178,38 @@ fn stats_and_export_reflect_stored_votes() {
         .output()
         .unwrap();
     assert!(text(&out).contains("deleted 1 kept image"), "{}", text(&out));
+}
+
+#[test]
+fn export_trusts_no_file_name_or_cell_from_the_database() {
+    let dir = scratch("hostile-export");
+    let db = dir.join("db.sqlite");
+    fill_rows(
+        &db,
+        &[
+            (
+                "h1",
+                Label::Potato,
+                true,
+                "../../escaped",
+                "=HYPERLINK(\"http://x\",\"y\")",
+                60,
+            ),
+            ("h2", Label::Potato, true, &hash('e'), "0.1.0,evil\nrow", 60),
+        ],
+    );
+    let export = dir.join("export");
+    let out = bin(&db)
+        .args(["feedback", "export", &export.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid recorded hash"));
+    assert!(!dir.join("escaped.png").exists() && !dir.join("escaped").exists());
+    let files: Vec<_> = std::fs::read_dir(export.join("potato")).unwrap().collect();
+    assert_eq!(files.len(), 1, "only the image with a real hash is written");
+    let csv = std::fs::read_to_string(export.join("feedback.csv")).unwrap();
+    assert!(csv.contains("\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\""), "{csv}");
+    assert!(csv.contains("\"0.1.0,evil\nrow\""), "{csv}");
+    assert!(!csv.contains(",=HYPERLINK"), "{csv}");
 }

@@ -26,11 +26,17 @@ pub async fn export(global: &GlobalArgs, dir: &Path) -> anyhow::Result<ExitCode>
         csv,
         "file,label,verdict,probability,model_version,platform,agree,disagree,image_sha256"
     )?;
-    let (mut written, mut seen) = (0usize, std::collections::HashSet::new());
+    let (mut written, mut seen, mut skipped) = (0usize, std::collections::HashSet::new(), 0usize);
     for e in &examples {
         let label = if e.label_potato { "potato" } else { "not_potato" };
         let mut file = String::new();
-        if let Some(bytes) = &e.image {
+        // The database names the files: only a SHA-256 in hex may become a file name.
+        let valid_hash = is_sha256_hex(&e.image_sha256);
+        if e.image.is_some() && !valid_hash {
+            skipped += 1;
+            tracing::warn!("an image whose recorded hash is not a SHA-256 was not exported");
+        }
+        if let (Some(bytes), true) = (&e.image, valid_hash) {
             if seen.insert(e.image_sha256.clone()) {
                 let ext = match sniff_format(bytes) {
                     Ok(AcceptedFormat::Jpeg) => "jpg",
@@ -44,11 +50,22 @@ pub async fn export(global: &GlobalArgs, dir: &Path) -> anyhow::Result<ExitCode>
                 written += 1;
             }
         }
-        writeln!(
-            csv,
-            "{file},{label},{},{:.6},{},{},{},{},{}",
-            e.verdict, e.probability, e.model_version, e.platform, e.agree, e.disagree, e.image_sha256
-        )?;
+        let row = [
+            file,
+            label.to_string(),
+            e.verdict.clone(),
+            format!("{:.6}", e.probability),
+            e.model_version.clone(),
+            e.platform.clone(),
+            e.agree.to_string(),
+            e.disagree.to_string(),
+            e.image_sha256.clone(),
+        ];
+        let cells: Vec<String> = row.iter().map(|c| csv_cell(c)).collect();
+        writeln!(csv, "{}", cells.join(","))?;
+    }
+    if skipped > 0 {
+        eprintln!("warning: {skipped} image(s) with an invalid recorded hash were left out");
     }
     println!(
         "exported {} voted verdicts to {} ({written} images; verdicts whose image was not kept are listed in the CSV only)",
@@ -56,6 +73,24 @@ pub async fn export(global: &GlobalArgs, dir: &Path) -> anyhow::Result<ExitCode>
         dir.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// One CSV cell: quoted when it holds a separator, a quote or a line break, and with a leading
+/// `'` when a spreadsheet would read it as a formula (`=`, `+`, `-`, `@`, tab, carriage return).
+fn csv_cell(text: &str) -> String {
+    let neutral = match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') if text.parse::<f64>().is_err() => format!("'{text}"),
+        _ => text.to_string(),
+    };
+    if neutral.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", neutral.replace('"', "\"\""))
+    } else {
+        neutral
+    }
 }
 
 pub async fn cleanup(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
@@ -69,4 +104,23 @@ pub async fn cleanup(global: &GlobalArgs) -> anyhow::Result<ExitCode> {
         retention.as_secs() / 86_400
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_cells_are_quoted_and_formulas_neutralised() {
+        assert_eq!(csv_cell("plain"), "plain");
+        assert_eq!(csv_cell("0.500000"), "0.500000");
+        assert_eq!(csv_cell("-0.5"), "-0.5", "numbers stay numbers");
+        assert_eq!(csv_cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("a,b"), "\"a,b\"");
+        assert_eq!(csv_cell("two\nlines"), "\"two\nlines\"");
+        assert!(is_sha256_hex(&"ab".repeat(32)));
+        assert!(!is_sha256_hex("../../x"));
+        assert!(!is_sha256_hex(&"g".repeat(64)));
+    }
 }

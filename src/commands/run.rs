@@ -25,8 +25,8 @@ fn secret(
     }
     match file {
         Some(path) => {
-            let text =
-                std::fs::read_to_string(path).with_context(|| format!("reading the {what} file {}", path.display()))?;
+            let text = ispotato_core::local_file::read_text_capped(path, ispotato_core::local_file::MAX_SECRET_BYTES)
+                .with_context(|| format!("reading the {what} file {}", path.display()))?;
             let text = text.trim();
             if text.is_empty() {
                 bail!("the {what} file {} is empty", path.display());

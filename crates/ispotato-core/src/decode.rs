@@ -151,10 +151,21 @@ pub fn decode(bytes: &[u8], limits: &IngestLimits) -> Result<ValidatedImage, Ing
         });
     }
     let format = sniff_format(bytes)?;
-    if format == AcceptedFormat::Jpeg && !jpeg_is_complete(bytes) {
-        return Err(IngestError::Corrupt {
-            detail: "JPEG ends before its end-of-image marker".into(),
-        });
+    if format == AcceptedFormat::Jpeg {
+        let shape = jpeg_shape(bytes);
+        if shape.scans > MAX_JPEG_SCANS {
+            // Each scan of a progressive JPEG costs a pass over the whole image: refuse before
+            // decoding what could hold a worker for minutes.
+            return Err(IngestError::TooManyScans {
+                scans: shape.scans,
+                limit: MAX_JPEG_SCANS,
+            });
+        }
+        if !shape.complete {
+            return Err(IngestError::Corrupt {
+                detail: "JPEG ends before its end-of-image marker".into(),
+            });
+        }
     }
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
     let mut decoder_limits = image::Limits::default();
@@ -241,14 +252,68 @@ fn check_dimensions(width: u32, height: u32, limits: &IngestLimits) -> Result<()
     Ok(())
 }
 
-/// A JPEG whose last end-of-image marker comes before its last start-of-scan was cut off.
-/// (0xFF is byte-stuffed inside scan data, so an EOI after the final SOS is the real end; an
-/// EXIF thumbnail's markers come before the main image's SOS.)
-fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let last = |marker: u8| bytes.windows(2).rposition(|w| w[0] == 0xFF && w[1] == marker);
-    match (last(0xDA), last(0xD9)) {
-        (Some(sos), Some(eoi)) => eoi > sos,
-        _ => false,
+/// Most scans a JPEG may have. Real files have 1 (baseline) or about 10-20 (progressive);
+/// each scan costs the decoder a pass over the whole image.
+pub const MAX_JPEG_SCANS: usize = 64;
+
+/// What the marker structure of a JPEG says before any pixel is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JpegShape {
+    /// Start-of-scan segments up to the end-of-image marker.
+    pub scans: usize,
+    /// Whether an end-of-image marker follows the last scan. Data after it (a phone's "motion
+    /// photo" video, an editor's trailer) is not part of the image and is ignored.
+    pub complete: bool,
+}
+
+/// Walks the JPEG's segments from the start: marker segments by their lengths (so an EXIF
+/// thumbnail inside APP1 is skipped whole), entropy-coded data up to the next real marker
+/// (0xFF00 is a stuffed byte, 0xFFD0-0xFFD7 restart markers). Stops at the first end-of-image.
+pub fn jpeg_shape(bytes: &[u8]) -> JpegShape {
+    let n = bytes.len();
+    let mut scans = 0;
+    let mut i = 2; // after SOI
+    let length = |at: usize| -> Option<usize> {
+        let len = u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]) as usize;
+        (len >= 2).then_some(len)
+    };
+    loop {
+        // Find the next marker, tolerating stray bytes and fill bytes before it.
+        while i < n && bytes[i] != 0xFF {
+            i += 1;
+        }
+        while i < n && bytes[i] == 0xFF {
+            i += 1;
+        }
+        let Some(&marker) = bytes.get(i) else {
+            return JpegShape { scans, complete: false };
+        };
+        i += 1;
+        match marker {
+            0xD9 => return JpegShape { scans, complete: true },
+            0xD8 | 0x01 | 0xD0..=0xD7 | 0x00 => {}
+            0xDA => {
+                scans += 1;
+                let Some(len) = length(i) else {
+                    return JpegShape { scans, complete: false };
+                };
+                i += len;
+                // Entropy-coded data runs to the next marker that is not a stuffed byte or a
+                // restart marker.
+                while i + 1 < n {
+                    if bytes[i] == 0xFF && bytes[i + 1] != 0x00 && !(0xD0..=0xD7).contains(&bytes[i + 1]) {
+                        break;
+                    }
+                    i += 1;
+                }
+            }
+            _ => {
+                let Some(len) = length(i) else {
+                    return JpegShape { scans, complete: false };
+                };
+                i += len;
+            }
+        }
     }
 }
 

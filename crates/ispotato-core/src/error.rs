@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use crate::limits::{human_bytes, human_pixels};
+use crate::limits::{human_bytes, human_bytes_over, human_pixels};
 
 /// Why an image was refused or could not be fetched. `Display` is written for chat users;
 /// [`IngestError::reason`] is a short stable label for logs and metrics.
 #[derive(Debug, Error)]
 pub enum IngestError {
-    #[error("that file is {}; the limit is {}", human_bytes(*.size), human_bytes(*.limit))]
+    #[error("that file is {}; the limit is {}", human_bytes_over(*.size, *.limit).0, human_bytes_over(*.size, *.limit).1)]
     TooLarge { size: u64, limit: u64 },
     #[error("that file is larger than the {} limit", human_bytes(*.limit))]
     TooLargeStreamed { limit: u64 },
@@ -23,6 +23,8 @@ pub enum IngestError {
     },
     #[error("that image would need more memory to open than I allow")]
     TooMuchMemory,
+    #[error("that JPEG is built from {scans} scans; I open at most {limit}")]
+    TooManyScans { scans: usize, limit: usize },
     #[error("that file is empty")]
     Empty,
     #[error("{what} images aren't supported; send a JPEG, PNG, WebP or GIF")]
@@ -63,6 +65,7 @@ impl IngestError {
             Self::TooLarge { .. } | Self::TooLargeStreamed { .. } => "too_large",
             Self::TooManyPixels { .. } => "too_many_pixels",
             Self::TooMuchMemory => "too_much_memory",
+            Self::TooManyScans { .. } => "too_many_scans",
             Self::Empty => "empty",
             Self::UnsupportedFormat { .. } => "unsupported_format",
             Self::NotAnImage => "not_an_image",

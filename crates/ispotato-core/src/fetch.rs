@@ -216,9 +216,13 @@ impl Fetcher {
             source = e.source();
         }
         if err.is_timeout() {
-            return IngestError::Timeout {
-                after: self.config.total_timeout,
+            // A connect that timed out waited the connect timeout, not the whole budget.
+            let after = if err.is_connect() {
+                self.config.connect_timeout
+            } else {
+                self.config.total_timeout
             };
+            return IngestError::Timeout { after };
         }
         IngestError::Download {
             detail: err.without_url().to_string(),

@@ -66,8 +66,15 @@ impl Ingestor {
 /// Reads a file, refusing it before reading when it is over `max_bytes` (and never reading more
 /// than `max_bytes + 1` even if it grows meanwhile).
 pub fn read_file_capped(path: &Path, max_bytes: u64) -> Result<Vec<u8>, IngestError> {
+    // Checked before opening: a FIFO would block open(), a device never ends.
+    let meta = std::fs::metadata(path).map_err(|source| IngestError::Io { source })?;
+    if !meta.is_file() {
+        return Err(IngestError::Io {
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+        });
+    }
     let file = std::fs::File::open(path).map_err(|source| IngestError::Io { source })?;
-    let declared = file.metadata().map_err(|source| IngestError::Io { source })?.len();
+    let declared = meta.len();
     if declared > max_bytes {
         return Err(IngestError::TooLarge {
             size: declared,

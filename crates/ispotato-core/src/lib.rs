@@ -20,6 +20,7 @@ pub mod head_training;
 pub mod ingest;
 pub mod judge;
 pub mod limits;
+pub mod local_file;
 pub mod metrics;
 pub mod model_card;
 pub mod net_guard;

@@ -51,6 +51,29 @@ pub fn human_bytes(bytes: u64) -> String {
     }
 }
 
+/// A size over a limit and the limit, as a user reads them, never the same text: "20.3 MB" and
+/// "20 MB" when whole megabytes would read "20 MB" for both.
+pub fn human_bytes_over(size: u64, limit: u64) -> (String, String) {
+    let (a, b) = (human_bytes(size), human_bytes(limit));
+    if a != b {
+        return (a, b);
+    }
+    const MIB: f64 = 1024.0 * 1024.0;
+    let (a, b) = if limit as f64 >= MIB {
+        (
+            format!("{:.2} MB", size as f64 / MIB),
+            format!("{:.2} MB", limit as f64 / MIB),
+        )
+    } else {
+        (format!("{size} bytes"), format!("{limit} bytes"))
+    };
+    if a != b {
+        (a, b)
+    } else {
+        (format!("{size} bytes"), format!("{limit} bytes"))
+    }
+}
+
 /// Formats a pixel count as megapixels ("40 MP", "10000 MP").
 pub fn human_pixels(pixels: u64) -> String {
     let mp = pixels as f64 / 1e6;
@@ -74,5 +97,18 @@ mod tests {
         assert_eq!(human_bytes(12), "12 bytes");
         assert_eq!(human_pixels(40_000_000), "40 MP");
         assert_eq!(human_pixels(10_000_000_000), "10000 MP");
+        let limit = 20 * 1024 * 1024;
+        assert_eq!(
+            human_bytes_over(limit + 300_000, limit),
+            ("20.29 MB".to_string(), "20.00 MB".to_string())
+        );
+        assert_eq!(
+            human_bytes_over(limit + 1, limit),
+            ("20971521 bytes".to_string(), "20971520 bytes".to_string())
+        );
+        assert_eq!(
+            human_bytes_over(48 << 20, limit),
+            ("48 MB".to_string(), "20 MB".to_string())
+        );
     }
 }

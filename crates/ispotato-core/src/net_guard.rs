@@ -58,18 +58,23 @@ fn v6_class(ip: Ipv6Addr) -> Option<&'static str> {
         0x2001 if seg[1] == 0x0db8 => "documentation",
         0x2001 if seg[1] == 0 => "Teredo",
         0x0100 if seg[1..4] == [0, 0, 0] => "discard-only",
+        // Local-use NAT64 (RFC 8215): the operator's own translator decides where it leads.
+        0x0064 if seg[1] == 0xff9b && seg[2] == 1 => "local NAT64",
         _ if seg[..6] == [0, 0, 0, 0, 0, 0] => "reserved",
         _ => return None,
     })
 }
 
-/// The IPv4 address inside a v4-mapped (::ffff:a.b.c.d), v4-compatible (::a.b.c.d), NAT64
-/// (64:ff9b::a.b.c.d) or 6to4 (2002:aabb:ccdd::) IPv6 address.
+/// The IPv4 address inside a v4-mapped (::ffff:a.b.c.d), v4-translated (::ffff:0:a.b.c.d),
+/// v4-compatible (::a.b.c.d), NAT64 (64:ff9b::a.b.c.d) or 6to4 (2002:aabb:ccdd::) IPv6 address.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let seg = ip.segments();
     let tail = || Ipv4Addr::new((seg[6] >> 8) as u8, seg[6] as u8, (seg[7] >> 8) as u8, seg[7] as u8);
     if let Some(v4) = ip.to_ipv4_mapped() {
         return Some(v4);
+    }
+    if seg[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        return Some(tail());
     }
     if seg[..6] == [0, 0, 0, 0, 0, 0] && !(seg[6] == 0 && seg[7] <= 1) {
         return Some(tail());
@@ -151,6 +156,10 @@ mod tests {
             ("2001:0:4136:e378::1", "Teredo"),
             // IPv4 hiding inside IPv6.
             ("::ffff:127.0.0.1", "loopback"),
+            ("::ffff:0:127.0.0.1", "loopback"),
+            ("::ffff:0:10.0.0.1", "private"),
+            ("64:ff9b:1::a00:1", "local NAT64"),
+            ("64:ff9b:1:ffff::8.8.8.8", "local NAT64"),
             ("::ffff:10.1.2.3", "private"),
             ("::ffff:169.254.169.254", "link-local"),
             ("::127.0.0.1", "loopback"),

@@ -195,3 +195,69 @@ fn big_jpegs_decode_at_reduced_scale_upright() {
     let small = decode(&jpeg(900, 700), &limits()).expect("decode");
     assert_eq!((small.width(), small.height()), (900, 700));
 }
+
+/// A baseline JPEG cut into (everything before its scan, the scan, the end marker).
+fn jpeg_parts() -> (Vec<u8>, Vec<u8>) {
+    let jpeg = encode(&two_tone(64, 48), ImageFormat::Jpeg);
+    let sos = jpeg.windows(2).position(|w| w == [0xFF, 0xDA]).expect("a scan");
+    let eoi = jpeg.windows(2).rposition(|w| w == [0xFF, 0xD9]).expect("an end");
+    (jpeg[..sos].to_vec(), jpeg[sos..eoi].to_vec())
+}
+
+#[test]
+fn a_jpeg_with_hundreds_of_scans_is_refused_before_decoding() {
+    use ispotato_core::decode::{jpeg_shape, MAX_JPEG_SCANS};
+    let (head, scan) = jpeg_parts();
+    let mut bomb = head.clone();
+    for _ in 0..300 {
+        bomb.extend_from_slice(&scan);
+    }
+    bomb.extend_from_slice(&[0xFF, 0xD9]);
+    assert_eq!(jpeg_shape(&bomb).scans, 300);
+    let started = std::time::Instant::now();
+    let err = decode(&bomb, &limits()).unwrap_err();
+    assert!(
+        matches!(err, IngestError::TooManyScans { scans: 300, limit } if limit == MAX_JPEG_SCANS),
+        "{err:?}"
+    );
+    assert_eq!(err.reason(), "too_many_scans");
+    assert!(started.elapsed() < std::time::Duration::from_millis(200));
+    // Real files pass: a baseline JPEG has one scan, the bundled photos a handful.
+    let mut one = head;
+    one.extend_from_slice(&scan);
+    one.extend_from_slice(&[0xFF, 0xD9]);
+    assert_eq!(jpeg_shape(&one).scans, 1);
+    for name in ["potatoes_in_store_bin.jpg", "red_peppers.jpg"] {
+        let bytes = std::fs::read(repo_root().join("samples").join(name)).unwrap();
+        let shape = jpeg_shape(&bytes);
+        assert!(
+            shape.complete && (1..=MAX_JPEG_SCANS).contains(&shape.scans),
+            "{name}: {shape:?}"
+        );
+    }
+}
+
+#[test]
+fn data_after_the_end_of_image_is_ignored_not_refused() {
+    // A phone "motion photo" appends a video; any bytes may follow the image, scan markers too.
+    let jpeg = encode(&two_tone(64, 48), ImageFormat::Jpeg);
+    for trailer_len in [1usize, 4096, 200_000] {
+        let mut with_trailer = jpeg.clone();
+        let mut x: u32 = trailer_len as u32;
+        with_trailer.extend((0..trailer_len).map(|i| {
+            x = x.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            if i % 997 == 0 {
+                0xFF
+            } else if i % 997 == 1 {
+                0xDA
+            } else {
+                (x >> 24) as u8
+            }
+        }));
+        let v = decode(&with_trailer, &limits()).unwrap_or_else(|e| panic!("{trailer_len}-byte trailer: {e:?}"));
+        assert_eq!((v.width(), v.height()), (64, 48));
+    }
+    // Cut inside the scan it is still refused.
+    let cut = &jpeg[..jpeg.len() - 40];
+    assert!(matches!(decode(cut, &limits()), Err(IngestError::Corrupt { .. })));
+}

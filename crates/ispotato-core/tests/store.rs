@@ -210,6 +210,59 @@ fn migrations_apply_once_and_refuse_newer_schemas() {
 }
 
 #[test]
+fn a_database_this_build_cannot_read_is_refused_untouched() {
+    for (name, version) in [("newer", 99i64), ("negative", -1)] {
+        let path = temp_db(name);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch("CREATE TABLE other (x INTEGER)").unwrap();
+        conn.pragma_update(None, "user_version", version).unwrap();
+        drop(conn);
+        let refused = SqliteStore::open(StoreConfig::new(&path));
+        assert!(refused.is_err(), "schema {version} was opened");
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "delete", "schema {version}: the journal mode was switched");
+        let v: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, version, "no migration ran");
+    }
+}
+
+#[test]
+fn a_new_database_is_private_to_its_owner() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_db("private").with_file_name("private-dir");
+    let _ = std::fs::remove_dir_all(&dir);
+    let path = dir.join("nested").join("db.sqlite");
+    let store = SqliteStore::open(StoreConfig::new(&path)).unwrap();
+    store.record_verdict(&verdict("m1", Label::Potato, 1), None).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&dir.join("nested")), 0o700);
+    assert_eq!(mode(&dir), 0o700);
+    let wal = path.with_file_name("db.sqlite-wal");
+    if wal.exists() {
+        assert_eq!(mode(&wal) & 0o077, 0, "the WAL follows the database's permissions");
+    }
+}
+
+#[test]
+fn processes_opening_a_new_database_at_once_migrate_it_once() {
+    for round in 0..5 {
+        let path = temp_db(&format!("race-{round}"));
+        let opened: Vec<_> = (0..8)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || SqliteStore::open(StoreConfig::new(path)).map(|_| ()))
+            })
+            .collect();
+        for (i, t) in opened.into_iter().enumerate() {
+            let result = t.join().unwrap();
+            assert!(result.is_ok(), "round {round}, opener {i}: {result:?}");
+        }
+    }
+}
+
+#[test]
 fn duplicate_verdicts_write_nothing_partial() {
     let mut config = StoreConfig::new(temp_db("dup"));
     config.keep_images = true;

@@ -2,7 +2,7 @@
 //! type before any download) and image embeds, as inputs for the core's judge.
 
 use ispotato_core::judge::ImageInput;
-use ispotato_core::limits::human_bytes;
+use ispotato_core::limits::human_bytes_over;
 use ispotato_core::serve::{NamedImage, Refusal};
 use serenity::all::{Attachment, Message};
 
@@ -18,14 +18,10 @@ pub fn attachment(a: &Attachment, max_bytes: u64) -> NamedImage {
             format!("{} isn't an image; send a JPEG, PNG, WebP or GIF", a.filename),
         ))
     } else if a.size as u64 > max_bytes {
+        let (size, limit) = human_bytes_over(a.size as u64, max_bytes);
         ImageInput::Refused(Refusal::declined(
             "too_large",
-            format!(
-                "{} is {}; the limit is {}",
-                a.filename,
-                human_bytes(a.size as u64),
-                human_bytes(max_bytes)
-            ),
+            format!("{} is {size}; the limit is {limit}", a.filename),
         ))
     } else {
         ImageInput::url(a.url.clone())

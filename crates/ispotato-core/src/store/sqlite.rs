@@ -52,12 +52,12 @@ impl SqliteStore {
             path: shown.clone(),
             detail,
         };
-        if let Some(parent) = config.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| open_err(e.to_string()))?;
-        }
+        create_private(&config.path).map_err(|e| open_err(e.to_string()))?;
         let mut conn = Connection::open(&config.path).map_err(|e| open_err(e.to_string()))?;
         conn.busy_timeout(config.busy_timeout)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        // Refuse a database this build does not understand before changing anything in it.
+        check_schema(&conn, &shown)?;
+        let mode = switch_to_wal(&conn, config.busy_timeout)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(open_err(format!("cannot switch to WAL mode (got {mode})")));
         }
@@ -88,7 +88,45 @@ impl SqliteStore {
     }
 }
 
-fn migrate(conn: &mut Connection, shown: &str) -> Result<(), StoreError> {
+/// Creates the database's folder (owner-only, when it is new) and the database file
+/// (owner-only read and write, when it is new): verdicts and votes are nobody else's business.
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Switches the database to WAL mode. The switch needs the database to itself, and SQLite
+/// answers "busy" at once (without its busy handler) while another connection reads it, as
+/// when several processes open a new database together; so it is retried within `patience`.
+fn switch_to_wal(conn: &Connection, patience: Duration) -> Result<String, StoreError> {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(mode) => return Ok(mode),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The schema version, refused when it is newer than this build or not a version at all.
+fn check_schema(conn: &Connection, shown: &str) -> Result<i64, StoreError> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let known = MIGRATIONS.len() as i64;
     if current > known {
@@ -98,13 +136,27 @@ fn migrate(conn: &mut Connection, shown: &str) -> Result<(), StoreError> {
             known,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", i as i64 + 1)?;
-        tx.commit()?;
-        tracing::info!(version = i + 1, path = shown, "applied database migration");
+    if current < 0 {
+        return Err(StoreError::Corrupt(format!("{shown} has schema version {current}")));
     }
+    Ok(current)
+}
+
+/// Applies the pending migrations in one immediate transaction that reads the version inside
+/// it, so two processes opening a new database at once migrate it once, one after the other.
+fn migrate(conn: &mut Connection, shown: &str) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let current = check_schema(&tx, shown)?;
+    let known = MIGRATIONS.len();
+    if current as usize == known {
+        return Ok(());
+    }
+    for sql in &MIGRATIONS[current as usize..] {
+        tx.execute_batch(sql)?;
+    }
+    tx.pragma_update(None, "user_version", known as i64)?;
+    tx.commit()?;
+    tracing::info!(from = current, to = known, path = shown, "applied database migrations");
     Ok(())
 }
 

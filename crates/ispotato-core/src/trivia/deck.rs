@@ -327,7 +327,8 @@ pub fn load_deck(path: &Path) -> Result<Deck, DeckErrors> {
     let files = deck_files(path).map_err(|e| io_problem(path, e))?;
     let mut texts = Vec::with_capacity(files.len());
     for file in files {
-        let text = std::fs::read_to_string(&file).map_err(|e| io_problem(&file, e))?;
+        let text = crate::local_file::read_text_capped(&file, crate::local_file::MAX_DECK_FILE_BYTES)
+            .map_err(|e| io_problem(&file, e))?;
         texts.push((file, text));
     }
     if texts.is_empty() {
