@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::decode::decode;
 use crate::error::{ClassifyError, IngestError};
@@ -51,15 +52,29 @@ pub struct Judged {
     pub bytes: Arc<Vec<u8>>,
 }
 
+/// Longest a download may hold a queue place, whatever its source (URL or platform file).
+pub const DOWNLOAD_BUDGET: Duration = Duration::from_secs(20);
+
 #[derive(Clone)]
 pub struct Judge {
     ingestor: Ingestor,
     queue: InferenceQueue,
+    download_budget: Duration,
 }
 
 impl Judge {
     pub fn new(ingestor: Ingestor, queue: InferenceQueue) -> Self {
-        Self { ingestor, queue }
+        Self {
+            ingestor,
+            queue,
+            download_budget: DOWNLOAD_BUDGET,
+        }
+    }
+
+    /// Sets how long a download may hold its queue place before it is given up.
+    pub fn with_download_budget(mut self, budget: Duration) -> Self {
+        self.download_budget = budget;
+        self
     }
 
     pub fn ingestor(&self) -> &Ingestor {
@@ -82,7 +97,14 @@ impl Judge {
             }
         };
         let place = self.queue.take_place().map_err(JudgeError::from)?;
-        let bytes = fetch.await.map_err(JudgeError::from)?;
+        // A slow source (a trickling server, a stalled platform file) gives its place back
+        // after the budget instead of holding it.
+        let bytes = tokio::time::timeout(self.download_budget, fetch)
+            .await
+            .unwrap_or(Err(IngestError::Timeout {
+                after: self.download_budget,
+            }))
+            .map_err(JudgeError::from)?;
         Ok(self.classify(place, bytes).await?)
     }
 

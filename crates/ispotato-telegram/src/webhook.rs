@@ -6,6 +6,9 @@ use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
+use std::sync::Arc;
+
+use ispotato_core::rate_limit::RateLimiter;
 use ispotato_core::secret::SecretString;
 use teloxide::update_listeners::webhooks::{axum_to_router, Options};
 use teloxide::update_listeners::UpdateListener;
@@ -15,13 +18,21 @@ use crate::{TelegramError, TgBot};
 
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
-async fn check_secret(secret: SecretString, request: Request, next: Next) -> Response {
+/// Refused requests logged at WARN per minute; the rest only at DEBUG, so a flood of
+/// unauthenticated requests cannot flood the log.
+const REFUSALS_LOGGED_PER_MINUTE: usize = 5;
+
+async fn check_secret(secret: SecretString, warnings: Arc<RateLimiter>, request: Request, next: Next) -> Response {
     let ok = request
         .headers()
         .get(SECRET_HEADER)
         .is_some_and(|v| secret.matches(v.as_bytes()));
     if !ok {
-        tracing::warn!(path = %request.uri().path(), "webhook request without the right secret refused");
+        if warnings.try_take("*", 1).is_ok() {
+            tracing::warn!(path = %request.uri().path(), "webhook request without the right secret refused");
+        } else {
+            tracing::debug!(path = %request.uri().path(), "webhook request without the right secret refused");
+        }
         let mut response = Response::new(axum::body::Body::empty());
         *response.status_mut() = StatusCode::UNAUTHORIZED;
         return response;
@@ -40,8 +51,9 @@ pub async fn start(
     let (listener, stop, router) = axum_to_router(bot, options)
         .await
         .map_err(|e| TelegramError::Startup(secret.scrub(&e.to_string())))?;
+    let warnings = Arc::new(RateLimiter::per_minute(REFUSALS_LOGGED_PER_MINUTE));
     let router = router.layer(axum::middleware::from_fn(move |req, next| {
-        check_secret(secret.clone(), req, next)
+        check_secret(secret.clone(), warnings.clone(), req, next)
     }));
     let tcp = tokio::net::TcpListener::bind(config.listen)
         .await

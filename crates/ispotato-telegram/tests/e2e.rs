@@ -392,6 +392,16 @@ async fn webhook_requires_the_secret() {
         .await
         .unwrap();
     assert_eq!(wrong.status().as_u16(), 401);
+    // A flood of unauthenticated requests is refused without flooding the log.
+    for _ in 0..30 {
+        let r = client.post(&url).json(&update).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), 401);
+    }
+    let warned = support::logs()
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("without the right secret"))
+        .count();
+    assert!((1..=5).contains(&warned), "{warned} WARN lines for 32 refused requests");
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         h.fake.calls("sendMessage").is_empty(),

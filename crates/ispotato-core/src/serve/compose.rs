@@ -109,5 +109,6 @@ pub fn build(config: ServicesConfig) -> Result<Services, BuildError> {
         user_limiter: RateLimiter::per_minute(config.user_images_per_minute),
         global_limiter: RateLimiter::per_minute(config.global_images_per_minute),
         telemetry: Default::default(),
+        in_flight: Default::default(),
     })
 }

@@ -27,6 +27,52 @@ pub struct Services {
     pub global_limiter: RateLimiter,
     /// Counters and latencies for `/metrics`, front-end readiness for `/readyz`.
     pub telemetry: Arc<Telemetry>,
+    /// Requests each user has being judged now.
+    pub in_flight: InFlight,
+}
+
+/// Most requests one user may have being judged at once: a user whose images download slowly
+/// cannot take the whole queue from everyone else.
+pub const REQUESTS_IN_FLIGHT_PER_USER: usize = 2;
+
+/// Requests being judged, per user.
+#[derive(Default, Clone)]
+pub struct InFlight {
+    users: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+}
+
+impl InFlight {
+    fn enter(&self, user_hash: &str) -> Option<InFlightGuard> {
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        let n = users.entry(user_hash.to_string()).or_default();
+        if *n >= REQUESTS_IN_FLIGHT_PER_USER {
+            return None;
+        }
+        *n += 1;
+        Some(InFlightGuard {
+            users: self.users.clone(),
+            user_hash: user_hash.to_string(),
+        })
+    }
+}
+
+/// One request in flight; leaves when dropped (also when the request is cancelled).
+#[derive(Debug)]
+struct InFlightGuard {
+    users: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>>,
+    user_hash: String,
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = users.get_mut(&self.user_hash) {
+            *n -= 1;
+            if *n == 0 {
+                users.remove(&self.user_hash);
+            }
+        }
+    }
 }
 
 /// Why a request was refused before any work: the message for the user.
@@ -49,6 +95,7 @@ pub struct NamedImage {
 pub struct Quota {
     platform: Platform,
     user_hash: String,
+    _in_flight: InFlightGuard,
 }
 
 impl Quota {
@@ -111,6 +158,12 @@ impl Services {
     /// Takes `images` units from the user's and the global budget, or refuses the request.
     pub fn take_quota(&self, platform: Platform, user_id: &str, images: usize) -> Result<Quota, Refusal> {
         let user_hash = self.hasher.hash(platform.as_str(), user_id);
+        let in_flight = self.in_flight.enter(&user_hash).ok_or_else(|| {
+            Refusal::declined(
+                "user_busy",
+                "I'm still on your earlier images; send more once I've answered those",
+            )
+        })?;
         self.user_limiter
             .try_take(&user_hash, images)
             .map_err(|retry_after| Throttled::User {
@@ -123,13 +176,21 @@ impl Services {
                     .map_err(|retry_after| Throttled::Global { retry_after })
             })
             .map_err(|t| Refusal::declined("rate_limited", t.to_string()))?;
-        Ok(Quota { platform, user_hash })
+        Ok(Quota {
+            platform,
+            user_hash,
+            _in_flight: in_flight,
+        })
     }
 
     /// Judges every image of a request within its quota, one after the other, each through
     /// the one road ([`Judge::judge`]). Each refused image is logged and counted here.
     pub async fn judge(&self, quota: Quota, images: Vec<NamedImage>) -> Judgement {
-        let Quota { platform, user_hash } = quota;
+        let Quota {
+            platform,
+            user_hash,
+            _in_flight,
+        } = quota;
         let mut outcomes = Vec::with_capacity(images.len());
         for image in images {
             let result = self.judge.judge(image.input).await;
