@@ -32,6 +32,7 @@ pub async fn run(global: &GlobalArgs, inputs: &[String], as_json: bool) -> anyho
                         "confidence": verdict.confidence(),
                         "model_version": verdict.model_version,
                         "placeholder_model": verdict.placeholder_model,
+                        "blank": verdict.blank,
                         "timings_ms": verdict.timings,
                         "elapsed_ms": (elapsed_ms * 100.0).round() / 100.0,
                         "sha256": judged.sha256,
@@ -63,6 +64,7 @@ pub async fn run(global: &GlobalArgs, inputs: &[String], as_json: bool) -> anyho
 
 fn text_line(input: &str, v: &Verdict, elapsed_ms: f64) -> String {
     let answer = match v.label {
+        _ if v.blank => format!("{:<10} {:>5}", "unsure", "blank"),
         Label::Unsure => format!("{:<10} {:>5.1}% potato", "unsure", v.probability * 100.0),
         label => format!("{:<10} {:>5.1}%", label.words(), v.confidence() * 100.0),
     };

@@ -169,8 +169,10 @@ impl Classifier {
             )));
         }
         let inference = preprocessed.elapsed();
+        let blank = image.is_blank();
         Ok(Verdict {
-            label: self.label(probability),
+            label: if blank { Label::Unsure } else { self.label(probability) },
+            blank,
             probability,
             model_version: self.card.version.clone(),
             placeholder_model: self.card.placeholder,

@@ -13,6 +13,10 @@ use sha2::{Digest, Sha256};
 use crate::error::IngestError;
 use crate::limits::IngestLimits;
 
+/// Largest spread of a channel, in levels of 255, that still counts as "no content" (JPEG
+/// noise on a flat colour stays within a few levels).
+pub const BLANK_RANGE: u8 = 6;
+
 /// The image formats IsPotato accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -84,6 +88,25 @@ impl ValidatedImage {
     pub fn decode_time(&self) -> Duration {
         self.decode_time
     }
+    /// Whether the image has no content: every channel stays within [`BLANK_RANGE`] levels
+    /// over the whole image (a plain white photo, a fully transparent sticker over white).
+    /// Real photos leave the loop within a few pixels.
+    pub fn is_blank(&self) -> bool {
+        let mut pixels = self.rgb.pixels();
+        let Some(first) = pixels.next() else { return true };
+        let (mut lo, mut hi) = (first.0, first.0);
+        for p in pixels {
+            for c in 0..3 {
+                lo[c] = lo[c].min(p[c]);
+                hi[c] = hi[c].max(p[c]);
+                if hi[c] - lo[c] > BLANK_RANGE {
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
     /// Upright width and height of the file as sent (larger than `width()`/`height()` when a big
     /// JPEG was decoded at reduced scale).
     pub fn original_dimensions(&self) -> (u32, u32) {

@@ -46,6 +46,11 @@ impl InferenceQueue {
         Ok(fresh)
     }
 
+    /// Places in the queue.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
     /// Images admitted and not yet finished.
     pub fn depth(&self) -> usize {
         self.capacity - self.admitted.available_permits()

@@ -147,6 +147,7 @@ mod tests {
             probability: 0.9,
             model_version: "x".into(),
             placeholder_model: false,
+            blank: false,
             timings: Timings {
                 decode: Duration::from_millis(3),
                 preprocess: Duration::from_millis(2),

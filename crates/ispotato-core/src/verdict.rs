@@ -80,6 +80,9 @@ pub struct Verdict {
     pub model_version: String,
     /// The model's head is a stand-in, not trained for potatoes.
     pub placeholder_model: bool,
+    /// The image has nothing in it (one flat colour, a fully transparent sticker): answered
+    /// `unsure` whatever the model's score, with a hint to send a real photo.
+    pub blank: bool,
     pub timings: Timings,
 }
 
@@ -129,6 +132,7 @@ mod tests {
             probability,
             model_version: "t".into(),
             placeholder_model: false,
+            blank: false,
             timings: Timings::default(),
         };
         assert!((v(Label::Potato, 0.9).confidence() - 0.9).abs() < 1e-6);

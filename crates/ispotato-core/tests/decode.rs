@@ -261,3 +261,24 @@ fn data_after_the_end_of_image_is_ignored_not_refused() {
     let cut = &jpeg[..jpeg.len() - 40];
     assert!(matches!(decode(cut, &limits()), Err(IngestError::Corrupt { .. })));
 }
+
+#[test]
+fn flat_images_and_transparent_stickers_are_blank_and_photos_are_not() {
+    let white = image::RgbImage::from_pixel(300, 200, image::Rgb([255, 255, 255]));
+    let jpeg = encode(&white, ImageFormat::Jpeg);
+    assert!(decode(&jpeg, &limits()).unwrap().is_blank(), "a plain white JPEG");
+    let clear = image::RgbaImage::from_pixel(120, 120, image::Rgba([200, 30, 30, 0]));
+    let mut png = std::io::Cursor::new(Vec::new());
+    clear.write_to(&mut png, ImageFormat::Png).unwrap();
+    assert!(
+        decode(&png.into_inner(), &limits()).unwrap().is_blank(),
+        "a fully transparent sticker"
+    );
+    assert!(!decode(&encode(&two_tone(64, 48), ImageFormat::Png), &limits())
+        .unwrap()
+        .is_blank());
+    for name in ["potatoes_in_store_bin.jpg", "red_peppers.jpg"] {
+        let bytes = std::fs::read(repo_root().join("samples").join(name)).unwrap();
+        assert!(!decode(&bytes, &limits()).unwrap().is_blank(), "{name}");
+    }
+}

@@ -49,6 +49,7 @@ fn evaluation_aggregates_exactly() {
                 probability: p,
                 model_version: "test".into(),
                 placeholder_model: false,
+                blank: false,
                 timings: Timings::default(),
             })
         },

@@ -267,3 +267,23 @@ fn a_model_reload_swaps_atomically_and_a_broken_one_is_refused() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_blank_image_is_never_a_potato() {
+    let classifier = Classifier::load(&card_path()).unwrap();
+    let white = image::RgbImage::from_pixel(640, 480, image::Rgb([255, 255, 255]));
+    let mut jpeg = std::io::Cursor::new(Vec::new());
+    white.write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
+    let image = ispotato_core::decode::decode(&jpeg.into_inner(), &IngestLimits::default()).unwrap();
+    let verdict = classifier.classify(&image).unwrap();
+    assert!(verdict.blank);
+    assert_eq!(verdict.label, Label::Unsure, "P(potato) {}", verdict.probability);
+    let photo = ingest_file(
+        &common::repo_root().join("samples/red_peppers.jpg"),
+        &IngestLimits::default(),
+    )
+    .unwrap();
+    let verdict = classifier.classify(&photo).unwrap();
+    assert!(!verdict.blank);
+    assert_eq!(verdict.label, Label::NotPotato);
+}

@@ -31,9 +31,12 @@ pub struct Services {
     pub in_flight: InFlight,
 }
 
-/// Most requests one user may have being judged at once: a user whose images download slowly
-/// cannot take the whole queue from everyone else.
-pub const REQUESTS_IN_FLIGHT_PER_USER: usize = 2;
+/// Most requests one user may have being judged at once: a quarter of the queue's places (at
+/// least 2), so a user whose images download slowly cannot take the whole queue from everyone
+/// else, while one sending a few photos at once is never refused for it.
+pub fn requests_in_flight_per_user(queue_capacity: usize) -> usize {
+    (queue_capacity / 4).max(2)
+}
 
 /// Requests being judged, per user.
 #[derive(Default, Clone)]
@@ -42,10 +45,10 @@ pub struct InFlight {
 }
 
 impl InFlight {
-    fn enter(&self, user_hash: &str) -> Option<InFlightGuard> {
+    fn enter(&self, user_hash: &str, limit: usize) -> Option<InFlightGuard> {
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
         let n = users.entry(user_hash.to_string()).or_default();
-        if *n >= REQUESTS_IN_FLIGHT_PER_USER {
+        if *n >= limit {
             return None;
         }
         *n += 1;
@@ -158,7 +161,8 @@ impl Services {
     /// Takes `images` units from the user's and the global budget, or refuses the request.
     pub fn take_quota(&self, platform: Platform, user_id: &str, images: usize) -> Result<Quota, Refusal> {
         let user_hash = self.hasher.hash(platform.as_str(), user_id);
-        let in_flight = self.in_flight.enter(&user_hash).ok_or_else(|| {
+        let limit = requests_in_flight_per_user(self.judge.queue().capacity());
+        let in_flight = self.in_flight.enter(&user_hash, limit).ok_or_else(|| {
             Refusal::declined(
                 "user_busy",
                 "I'm still on your earlier images; send more once I've answered those",

@@ -24,6 +24,10 @@ pub fn verdict_line(j: &Judged, style: &Style) -> String {
     let pct = v.confidence() * 100.0;
     let bar = (style.bar_wrap)(confidence_bar(v.confidence(), style.bar.0, style.bar.1));
     let mut line = match v.label {
+        _ if v.blank => format!(
+            "🤔 {} there's nothing in it for me to judge. Send a photo of the thing itself.",
+            (style.strong)("That image looks blank:")
+        ),
         Label::Potato => format!("🥔 {} {pct:.0}% sure {bar}", (style.strong)("Potato!")),
         Label::NotPotato => format!("🚫 {} {pct:.0}% sure {bar}", (style.strong)("Not a potato.")),
         Label::Unsure => format!(
