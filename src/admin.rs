@@ -1,15 +1,17 @@
 //! The admin HTTP listener: `/healthz` (the process answers), `/readyz` (model loaded, store
 //! usable, every configured front end connected), `/metrics` (Prometheus text) and
 //! `POST /admin/reload-model` (load the model card again and swap it in; a broken one is
-//! refused and the old one keeps serving).
+//! refused and the old one keeps serving). The reads are open; the reload needs the admin
+//! token as `Authorization: Bearer TOKEN` and runs one at a time.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use ispotato_core::secret::SecretString;
 use ispotato_core::serve::Services;
 
 async fn healthz() -> &'static str {
@@ -19,10 +21,28 @@ async fn healthz() -> &'static str {
 #[derive(Clone)]
 pub struct AdminState {
     pub services: Arc<Services>,
+    /// What admin actions require as a bearer token; `None` turns them off.
+    pub token: Option<SecretString>,
+    /// Held while a model reloads: one at a time.
+    pub reloading: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl AdminState {
+    pub fn new(services: Arc<Services>, token: Option<SecretString>) -> Self {
+        Self {
+            services,
+            token,
+            reloading: Default::default(),
+        }
+    }
 }
 
 /// Reloads the model from the serving model's card file; shared by the endpoint and SIGHUP.
+/// A second reload while one runs is refused (each one holds a second model in memory).
 pub async fn reload_model(state: &AdminState) -> Result<String, String> {
+    let Ok(_one_at_a_time) = state.reloading.try_lock() else {
+        return Err("a reload is already running".into());
+    };
     let services = state.services.clone();
     let reloaded = tokio::task::spawn_blocking(move || {
         let queue = services.judge.queue();
@@ -39,7 +59,28 @@ pub async fn reload_model(state: &AdminState) -> Result<String, String> {
     }
 }
 
-async fn reload(State(state): State<AdminState>) -> (StatusCode, String) {
+/// Whether the request carries the admin token (compared in constant time).
+fn authorised(token: &SecretString, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
+        .is_some_and(|given| token.matches(given))
+}
+
+async fn reload(State(state): State<AdminState>, headers: HeaderMap) -> (StatusCode, String) {
+    let Some(token) = &state.token else {
+        return (
+            StatusCode::FORBIDDEN,
+            "admin actions are off; set ISPOTATO_ADMIN_TOKEN_FILE to turn them on\n".into(),
+        );
+    };
+    if !authorised(token, &headers) {
+        tracing::warn!("admin request without the right token refused");
+        return (StatusCode::UNAUTHORIZED, "the admin token is missing or wrong\n".into());
+    }
+    if state.reloading.try_lock().is_err() {
+        return (StatusCode::CONFLICT, "a reload is already running\n".into());
+    }
     match reload_model(&state).await {
         Ok(version) => (StatusCode::OK, format!("reloaded: model {version}\n")),
         Err(e) => (

@@ -254,6 +254,10 @@ pub struct RunArgs {
     /// File with the per-install salt for hashing user ids (created on first run).
     #[arg(long, env = "ISPOTATO_SALT_FILE")]
     pub salt_file: Option<PathBuf>,
+    /// File holding the token that admin actions (POST /admin/reload-model) require as
+    /// `Authorization: Bearer TOKEN`; without it those actions are off (SIGHUP still reloads).
+    #[arg(long, env = "ISPOTATO_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

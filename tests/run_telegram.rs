@@ -87,9 +87,12 @@ async fn the_binary_serves_telegram_through_env_configured_fakes() {
         .local_addr()
         .unwrap()
         .port();
+    let token_file = dir.join("admin-token");
+    std::fs::write(&token_file, "admin-token-0123456789\n").unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_ispotato"))
         .arg("run")
         .env("ISPOTATO_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
+        .env("ISPOTATO_ADMIN_TOKEN_FILE", &token_file)
         .env("TELOXIDE_TOKEN", TOKEN)
         .env_remove("DISCORD_TOKEN")
         .env_remove("DISCORD_TOKEN_FILE")
@@ -126,6 +129,21 @@ async fn the_binary_serves_telegram_through_env_configured_fakes() {
     };
     let original_card = std::fs::read_to_string(models.join("ispotato.json")).unwrap();
     set_version("0.1.0-reloaded");
+    // Admin actions need the token; reads stay open.
+    let anonymous = http_request_with(admin_port, "POST", "/admin/reload-model", "").await;
+    assert!(anonymous.starts_with("HTTP/1.1 401"), "{anonymous}");
+    let wrong = http_request_with(
+        admin_port,
+        "POST",
+        "/admin/reload-model",
+        "Authorization: Bearer nope\r\n",
+    )
+    .await;
+    assert!(wrong.starts_with("HTTP/1.1 401"), "{wrong}");
+    assert!(
+        !http_get(admin_port, "/readyz").await.contains("0.1.0-reloaded"),
+        "refused requests reload nothing"
+    );
     let reloaded = http_request(admin_port, "POST", "/admin/reload-model").await;
     let ready_after_reload = http_get(admin_port, "/readyz").await;
     std::fs::write(models.join("ispotato.json"), "{ broken").unwrap();
@@ -218,13 +236,23 @@ async fn http_get(port: u16, path: &str) -> String {
     http_request(port, "GET", path).await
 }
 
-/// A minimal HTTP/1.1 request against the admin listener; returns the whole response.
+/// An admin action with the token the test's bot was given.
 async fn http_request(port: u16, method: &str, path: &str) -> String {
+    let auth = if method == "POST" {
+        "Authorization: Bearer admin-token-0123456789\r\n"
+    } else {
+        ""
+    };
+    http_request_with(port, method, path, auth).await
+}
+
+/// A minimal HTTP/1.1 request against the admin listener; returns the whole response.
+async fn http_request_with(port: u16, method: &str, path: &str, headers: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     for _ in 0..50 {
         if let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await {
             let request = format!(
-                "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                "{method} {path} HTTP/1.1\r\nHost: localhost\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
             );
             stream.write_all(request.as_bytes()).await.unwrap();
             let mut out = String::new();

@@ -141,9 +141,8 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode
     if discord.is_some() {
         services.telemetry.set_connected(Platform::Discord.as_str(), false);
     }
-    let admin = crate::admin::AdminState {
-        services: services.clone(),
-    };
+    let admin_token = secret(&None, &args.admin_token_file, "admin token")?;
+    let admin = crate::admin::AdminState::new(services.clone(), admin_token);
     crate::admin::start(&args.admin_listen, admin.clone()).await?;
     let model_reloader = spawn_sighup_model_reload(admin);
     let watcher = trivia.watch(Duration::from_secs(5));
