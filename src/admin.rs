@@ -39,9 +39,9 @@ impl AdminState {
 
 /// Reloads the model from the serving model's card file; shared by the endpoint and SIGHUP.
 /// A second reload while one runs is refused (each one holds a second model in memory).
-pub async fn reload_model(state: &AdminState) -> Result<String, String> {
+pub async fn reload_model(state: &AdminState) -> Result<String, ReloadRefused> {
     let Ok(_one_at_a_time) = state.reloading.try_lock() else {
-        return Err("a reload is already running".into());
+        return Err(ReloadRefused::Busy);
     };
     let services = state.services.clone();
     let reloaded = tokio::task::spawn_blocking(move || {
@@ -53,9 +53,27 @@ pub async fn reload_model(state: &AdminState) -> Result<String, String> {
         Ok(Ok(model)) => Ok(model.card().version.clone()),
         Ok(Err(e)) => {
             tracing::error!(error = %e, "model reload refused; the old model keeps serving");
-            Err(e.to_string())
+            Err(ReloadRefused::Failed(e.to_string()))
         }
-        Err(e) => Err(format!("reload task failed: {e}")),
+        Err(e) => Err(ReloadRefused::Failed(format!("reload task failed: {e}"))),
+    }
+}
+
+/// Why a reload did not happen.
+#[derive(Debug)]
+pub enum ReloadRefused {
+    /// Another reload holds the lock.
+    Busy,
+    /// The card or model did not load; the old model keeps serving.
+    Failed(String),
+}
+
+impl std::fmt::Display for ReloadRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Busy => f.write_str("a reload is already running"),
+            Self::Failed(detail) => f.write_str(detail),
+        }
     }
 }
 
@@ -78,11 +96,9 @@ async fn reload(State(state): State<AdminState>, headers: HeaderMap) -> (StatusC
         tracing::warn!("admin request without the right token refused");
         return (StatusCode::UNAUTHORIZED, "the admin token is missing or wrong\n".into());
     }
-    if state.reloading.try_lock().is_err() {
-        return (StatusCode::CONFLICT, "a reload is already running\n".into());
-    }
     match reload_model(&state).await {
         Ok(version) => (StatusCode::OK, format!("reloaded: model {version}\n")),
+        Err(ReloadRefused::Busy) => (StatusCode::CONFLICT, "a reload is already running\n".into()),
         Err(e) => (
             StatusCode::UNPROCESSABLE_ENTITY,
             format!("refused, the old model keeps serving: {e}\n"),
