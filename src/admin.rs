@@ -136,6 +136,13 @@ async fn metrics(State(state): State<AdminState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
+/// The admin endpoints take no request body and serve a scraper and a health check or two.
+const ADMIN_LIMITS: ispotato_http::ListenerLimits = ispotato_http::ListenerLimits {
+    max_connections: 32,
+    max_body_bytes: 4096,
+    ..ispotato_http::ListenerLimits::DEFAULT
+};
+
 /// Binds the listener now (so a bad address fails start-up) and serves it in the background.
 pub async fn start(listen: &str, state: AdminState) -> anyhow::Result<Option<SocketAddr>> {
     if listen.eq_ignore_ascii_case("off") {
@@ -154,11 +161,12 @@ pub async fn start(listen: &str, state: AdminState) -> anyhow::Result<Option<Soc
         .route("/metrics", get(metrics))
         .route("/admin/reload-model", post(reload))
         .with_state(state);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "admin listener stopped");
-        }
-    });
+    tokio::spawn(ispotato_http::serve(
+        listener,
+        app,
+        ADMIN_LIMITS,
+        std::future::pending(),
+    ));
     tracing::info!(listen = %bound, "admin endpoints listening");
     Ok(Some(bound))
 }

@@ -96,7 +96,27 @@ pub struct Webhook {
 pub fn load(path: &Path) -> anyhow::Result<FileConfig> {
     let text = ispotato_core::local_file::read_text_capped(path, ispotato_core::local_file::MAX_CONFIG_BYTES)
         .with_context(|| format!("reading the configuration {}", path.display()))?;
-    serde_yaml::from_str(&text).map_err(|e| anyhow::anyhow!("configuration {}: {e}", path.display()))
+    from_yaml(&text).map_err(|e| anyhow::anyhow!("configuration {}: {e}", path.display()))
+}
+
+/// Parses a configuration file's text. Anchors and aliases are refused before parsing (an
+/// alias can repeat a long value many times over).
+pub fn from_yaml(text: &str) -> anyhow::Result<FileConfig> {
+    if let Some(line) = ispotato_core::yaml::first_anchor_or_alias(text) {
+        bail!("line {line}: YAML anchors and aliases (&name, *name) aren't allowed; write each value out");
+    }
+    serde_yaml::from_str(text).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// Parses `text` as a configuration file and applies it over the command line `args`, as
+/// `ispotato --config FILE ARGS...` would. For the fuzz targets (`crates/ispotato-fuzz`).
+#[doc(hidden)]
+pub fn apply_text(text: &str, args: &[&str]) -> anyhow::Result<Cli> {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Cli::command().try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    apply_file(&mut cli, &matches, &from_yaml(text)?)?;
+    Ok(cli)
 }
 
 /// True when the user left `id` at its default (neither an option nor a variable set it).
@@ -120,7 +140,10 @@ pub fn apply(cli: &mut Cli, matches: &ArgMatches) -> anyhow::Result<()> {
     let Some(path) = cli.global.config.clone() else {
         return Ok(());
     };
-    let file = load(&path)?;
+    apply_file(cli, matches, &load(&path)?)
+}
+
+fn apply_file(cli: &mut Cli, matches: &ArgMatches, file: &FileConfig) -> anyhow::Result<()> {
     let g = &mut cli.global;
     macro_rules! take {
         ($m:expr, $id:literal, $target:expr, $value:expr) => {

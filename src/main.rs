@@ -1,12 +1,7 @@
 //! `ispotato`: the command-line front end over `ispotato-core`.
 
-mod admin;
-mod cli;
-mod commands;
-mod config;
-mod setup;
-
 use clap::{CommandFactory, FromArgMatches};
+use ispotato::{cli, commands, config, setup};
 
 fn main() -> std::process::ExitCode {
     limit_malloc_arenas();

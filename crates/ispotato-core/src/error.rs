@@ -25,6 +25,8 @@ pub enum IngestError {
     TooMuchMemory,
     #[error("that JPEG is built from {scans} scans; I open at most {limit}")]
     TooManyScans { scans: usize, limit: usize },
+    #[error("that image takes too long to open (over {} s); send a simpler one", .budget.as_secs_f32())]
+    TooSlowToDecode { budget: Duration },
     #[error("that file is empty")]
     Empty,
     #[error("{what} images aren't supported; send a JPEG, PNG, WebP or GIF")]
@@ -66,6 +68,7 @@ impl IngestError {
             Self::TooManyPixels { .. } => "too_many_pixels",
             Self::TooMuchMemory => "too_much_memory",
             Self::TooManyScans { .. } => "too_many_scans",
+            Self::TooSlowToDecode { .. } => "too_slow_to_decode",
             Self::Empty => "empty",
             Self::UnsupportedFormat { .. } => "unsupported_format",
             Self::NotAnImage => "not_an_image",

@@ -88,6 +88,13 @@ impl Judge {
     /// Judges one image. A place in the queue is taken before anything is downloaded, so an
     /// overloaded bot answers "busy" without spending a download or a decode.
     pub async fn judge(&self, input: ImageInput) -> Result<Judged, Refusal> {
+        self.judge_in("", input).await
+    }
+
+    /// Like [`judge`](Self::judge), decoding and classifying in `lane`'s turn on the workers
+    /// (one lane per user: lanes take turns, so one user's pile of slow images cannot hold up
+    /// everyone else's).
+    pub async fn judge_in(&self, lane: &str, input: ImageInput) -> Result<Judged, Refusal> {
         let fetch: Download = match input {
             ImageInput::Refused(refusal) => return Err(refusal),
             ImageInput::Download(download) => download,
@@ -96,7 +103,7 @@ impl Judge {
                 Box::pin(async move { ingestor.load_bytes(source).await })
             }
         };
-        let place = self.queue.take_place().map_err(JudgeError::from)?;
+        let place = self.queue.take_place_in(lane).map_err(JudgeError::from)?;
         // A slow source (a trickling server, a stalled platform file) gives its place back
         // after the budget instead of holding it.
         let bytes = tokio::time::timeout(self.download_budget, fetch)

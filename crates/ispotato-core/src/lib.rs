@@ -38,6 +38,7 @@ pub mod telemetry;
 pub mod trivia;
 pub mod verdict;
 pub mod worker_pool;
+pub mod yaml;
 
 pub use classifier::Classifier;
 pub use decode::ValidatedImage;

@@ -18,6 +18,9 @@ pub struct IngestLimits {
     /// everything and resizing) when their shorter side stays at least this many pixels.
     /// 0 decodes every image at full size.
     pub jpeg_reduce_min_side: u32,
+    /// Most wall time one decode may take, in milliseconds; checked as the decoder reads, so a
+    /// file built to be slow is refused instead of holding a worker.
+    pub max_decode_ms: u64,
 }
 
 impl Default for IngestLimits {
@@ -28,6 +31,7 @@ impl Default for IngestLimits {
             max_side: 8192,
             max_alloc: 256 * 1024 * 1024,
             jpeg_reduce_min_side: 512,
+            max_decode_ms: 3000,
         }
     }
 }

@@ -60,6 +60,12 @@ impl InferenceQueue {
     /// full. Front ends admit an image before they download it, so overload costs neither a
     /// download nor a decode, and at most `capacity` images are held in memory.
     pub fn take_place(&self) -> Result<Place, ClassifyError> {
+        self.take_place_in("")
+    }
+
+    /// Like [`take_place`](Self::take_place), for a job that waits in `lane` (one per user):
+    /// lanes take turns on the workers, so one user's pile delays others by at most a job.
+    pub fn take_place_in(&self, lane: &str) -> Result<Place, ClassifyError> {
         let permit = self
             .admitted
             .clone()
@@ -68,6 +74,7 @@ impl InferenceQueue {
         Ok(Place {
             queue: self.clone(),
             permit,
+            lane: lane.to_string(),
         })
     }
 }
@@ -76,11 +83,12 @@ impl InferenceQueue {
 pub struct Place {
     queue: InferenceQueue,
     permit: OwnedSemaphorePermit,
+    lane: String,
 }
 
 impl Place {
     /// Runs `job` (decode and inference: the CPU-bound part) on one of the `workers` threads
-    /// with the model serving now, after the jobs queued before it. At most `workers` jobs run
+    /// with the model serving now, in its lane's turn (lanes are served round-robin). At most `workers` jobs run
     /// at once, so at most that many decoded images and inference states exist at any time.
     pub async fn run<T, F>(self, job: F) -> Result<T, ClassifyError>
     where
@@ -93,7 +101,7 @@ impl Place {
         let permit = self.permit;
         self.queue
             .workers
-            .run(move || {
+            .run_in_lane(&self.lane, move || {
                 let _permit = permit;
                 job(&classifier)
             })

@@ -282,3 +282,112 @@ fn flat_images_and_transparent_stickers_are_blank_and_photos_are_not() {
         assert!(!decode(&bytes, &limits()).unwrap().is_blank(), "{name}");
     }
 }
+
+#[test]
+fn a_jpeg_header_declaring_more_than_its_scan_data_holds_is_refused() {
+    // 348x348 of scan data under a frame header claiming 8192x4882: it used to be judged on
+    // grey padding.
+    let small = jpeg(348, 348);
+    let sof = small.windows(2).position(|p| p == [0xFF, 0xC0]).expect("SOF0");
+    let mut claimed = small.clone();
+    claimed[sof + 5..sof + 7].copy_from_slice(&4882u16.to_be_bytes());
+    claimed[sof + 7..sof + 9].copy_from_slice(&8192u16.to_be_bytes());
+    let err = decode(&claimed, &limits()).unwrap_err();
+    assert!(matches!(err, IngestError::Corrupt { .. }), "{err:?}");
+    assert_eq!(err.to_string(), "that image is damaged or cut off, so I can't open it");
+    // The real thing, and flat images (the least scan data a frame can have), still open.
+    assert_eq!(decode(&small, &limits()).unwrap().width(), 348);
+    let white = image::RgbImage::from_pixel(2000, 1500, image::Rgb([255, 255, 255]));
+    let flat = decode(&encode(&white, ImageFormat::Jpeg), &limits()).unwrap();
+    assert_eq!(flat.original_dimensions(), (2000, 1500));
+    let progressive = progressive_jpeg(640, 480);
+    let shape = ispotato_core::decode::jpeg_shape(&progressive);
+    assert!(
+        shape.progressive && shape.scans > 1 && shape.data_covers_frame(),
+        "{shape:?}"
+    );
+    assert_eq!(decode(&progressive, &limits()).unwrap().width(), 640);
+}
+
+#[test]
+fn every_decode_has_a_time_budget() {
+    let big = encode(&noise(3000, 2000), ImageFormat::Png);
+    let started = std::time::Instant::now();
+    let generous = decode(&big, &limits());
+    let normal = started.elapsed();
+    assert!(generous.is_ok(), "{generous:?}");
+    let tight = IngestLimits {
+        max_decode_ms: 5,
+        ..limits()
+    };
+    let started = std::time::Instant::now();
+    let err = decode(&big, &tight).unwrap_err();
+    let cut = started.elapsed();
+    assert!(matches!(err, IngestError::TooSlowToDecode { .. }), "{err:?}");
+    assert_eq!(err.reason(), "too_slow_to_decode");
+    assert!(
+        cut < normal / 2 + std::time::Duration::from_millis(20),
+        "stopped after {cut:?}; a full decode takes {normal:?}"
+    );
+    let spent = IngestLimits {
+        max_decode_ms: 0,
+        ..limits()
+    };
+    for bytes in [big, jpeg(64, 48), progressive_jpeg(2400, 2400), gif_canvas(10, 10)] {
+        let err = decode(&bytes, &spent).unwrap_err();
+        assert!(matches!(err, IngestError::TooSlowToDecode { .. }), "{err:?}");
+    }
+}
+
+#[test]
+fn a_large_jpeg_out_of_time_is_refused_not_decoded_again_at_full_size() {
+    // Reduced-scale path (shorter side >= 1024): when its budget runs out, the full decoder
+    // (which reads everything up front and cannot be stopped) must not start over.
+    let big = progressive_jpeg(4000, 3000);
+    let tight = IngestLimits {
+        max_decode_ms: 30,
+        ..limits()
+    };
+    let started = std::time::Instant::now();
+    let result = decode(&big, &tight);
+    assert!(matches!(result, Err(IngestError::TooSlowToDecode { .. })), "{result:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(500),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(decode(&big, &limits()).unwrap().original_dimensions(), (4000, 3000));
+}
+
+#[test]
+fn many_gif_frames_and_png_chunks_cost_little() {
+    // Only a GIF's first frame is decoded: 50,000 frames behind it are never read.
+    let mut gif = gif_canvas(64, 64);
+    gif.pop();
+    for _ in 0..50_000 {
+        gif.extend_from_slice(&[0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 0x01, 0]);
+    }
+    gif.push(0x3B);
+    let started = std::time::Instant::now();
+    assert_eq!(decode(&gif, &limits()).unwrap().width(), 64);
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    // 100,000 text chunks before the pixels: read once, linearly.
+    let png = png(64, 48);
+    let idat = png.windows(4).position(|w| w == b"IDAT").expect("IDAT") - 4;
+    let mut chunky = png[..idat].to_vec();
+    for i in 0..100_000u32 {
+        chunky.extend(png_chunk(b"tEXt", format!("k\0{i}").as_bytes()));
+    }
+    chunky.extend_from_slice(&png[idat..]);
+    let started = std::time::Instant::now();
+    assert_eq!(decode(&chunky, &limits()).unwrap().width(), 64);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+}

@@ -68,3 +68,12 @@ pub async fn run(
     tracing::info!("discord bot stopped");
     Ok(())
 }
+
+/// Parses one message as the gateway delivers it and lists its images the way the bot does:
+/// how many, or `None` when the body is not a message. For the fuzz targets
+/// (`crates/ispotato-fuzz`); the bot itself never calls it.
+#[doc(hidden)]
+pub fn images_in_message(body: &[u8], max_bytes: u64) -> Option<usize> {
+    let message: serenity::all::Message = serde_json::from_slice(body).ok()?;
+    Some(media::message_images(&message, max_bytes).len())
+}

@@ -96,3 +96,20 @@ pub async fn run(
     tracing::info!("telegram bot stopped");
     Ok(())
 }
+
+/// Parses one webhook body the way the bot does and extracts its images the way the handlers
+/// do: how many images a message in it carries, or `None` when it holds no message. For the
+/// fuzz targets (`crates/ispotato-fuzz`); the bot itself never calls it.
+#[doc(hidden)]
+pub fn images_in_update(body: &[u8], max_bytes: u64) -> Option<usize> {
+    use teloxide::types::{Update, UpdateKind};
+    let update: Update = serde_json::from_slice(body).ok()?;
+    let message = match update.kind {
+        UpdateKind::Message(m) | UpdateKind::EditedMessage(m) | UpdateKind::ChannelPost(m) => m,
+        _ => return None,
+    };
+    Some(match media::extract(&message, max_bytes) {
+        media::Extracted::Images(images) => images.len(),
+        media::Extracted::NotStill(_) | media::Extracted::Nothing => 0,
+    })
+}

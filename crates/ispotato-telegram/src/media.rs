@@ -121,16 +121,23 @@ pub fn extract(msg: &Message, max_bytes: u64) -> Extracted {
     }
 }
 
-/// http(s) links in the text or caption (plain URLs and text links).
+/// http(s) links in the text or caption (plain URLs and text links). An entity whose span does
+/// not fit its text (a forged update) is skipped: teloxide's own `parse_entities` would panic.
 fn urls_in(msg: &Message) -> Vec<String> {
+    let (text, entities) = match (msg.text(), msg.entities()) {
+        (Some(text), Some(entities)) => (text, entities),
+        _ => match (msg.caption(), msg.caption_entities()) {
+            (Some(text), Some(entities)) => (text, entities),
+            _ => return Vec::new(),
+        },
+    };
     let mut out = Vec::new();
-    let entities = msg
-        .parse_entities()
-        .or_else(|| msg.parse_caption_entities())
-        .unwrap_or_default();
     for e in entities {
-        let url = match e.kind() {
-            MessageEntityKind::Url => e.text().to_string(),
+        let url = match &e.kind {
+            MessageEntityKind::Url => match utf16_span(text, e.offset, e.length) {
+                Some(span) => span.to_string(),
+                None => continue,
+            },
             MessageEntityKind::TextLink { url } => url.to_string(),
             _ => continue,
         };
@@ -139,6 +146,24 @@ fn urls_in(msg: &Message) -> Vec<String> {
         }
     }
     out
+}
+
+/// The part of `text` an entity names, in UTF-16 code units as Telegram counts them; `None`
+/// when the span falls outside the text or inside a character.
+fn utf16_span(text: &str, offset: usize, length: usize) -> Option<&str> {
+    let end_units = offset.checked_add(length)?;
+    let (mut units, mut start, mut end) = (0usize, None, None);
+    for (byte, c) in text.char_indices().chain(std::iter::once((text.len(), '\0'))) {
+        if units == offset {
+            start = Some(byte);
+        }
+        if units == end_units {
+            end = Some(byte);
+            break;
+        }
+        units += c.len_utf16();
+    }
+    text.get(start?..end?)
 }
 
 /// Downloads a Telegram file, refusing it by its declared size first and cutting the stream off
@@ -203,6 +228,21 @@ impl Albums {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn entity_spans_are_read_in_utf16_units_and_never_out_of_bounds() {
+        assert_eq!(
+            utf16_span("look https://x.org/p.jpg", 5, 19),
+            Some("https://x.org/p.jpg")
+        );
+        // An emoji is two UTF-16 units.
+        assert_eq!(utf16_span("🥔 https://x.org", 3, 13), Some("https://x.org"));
+        assert_eq!(utf16_span("short", 2, 10), None);
+        assert_eq!(utf16_span("short", 6, 0), None);
+        assert_eq!(utf16_span("🥔x", 1, 1), None, "inside a character");
+        assert_eq!(utf16_span("abc", usize::MAX, 2), None);
+        assert_eq!(utf16_span("abc", 3, 0), Some(""));
+    }
 
     fn size(id: &str, w: u32, bytes: u32) -> PhotoSize {
         serde_json::from_value(serde_json::json!({

@@ -1,6 +1,8 @@
 //! Webhook mode: teloxide's axum listener behind our own constant-time check of
 //! `X-Telegram-Bot-Api-Secret-Token`; anything without the right secret gets 401 and is never
-//! parsed or dispatched.
+//! parsed or dispatched. The listener is the shared one (`ispotato_http::serve`: connection cap,
+//! header, idle and body timeouts, body limit), and an update that does not parse is answered
+//! and logged by its size and error here, never whole.
 
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -18,8 +20,8 @@ use crate::{TelegramError, TgBot};
 
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
-/// Refused requests logged at WARN per minute; the rest only at DEBUG, so a flood of
-/// unauthenticated requests cannot flood the log.
+/// Refused requests, and updates that do not parse, logged at WARN per minute (each kind); the
+/// rest only at DEBUG, so a flood of either cannot flood the log.
 const REFUSALS_LOGGED_PER_MINUTE: usize = 5;
 
 async fn check_secret(secret: SecretString, warnings: Arc<RateLimiter>, request: Request, next: Next) -> Response {
@@ -28,17 +30,40 @@ async fn check_secret(secret: SecretString, warnings: Arc<RateLimiter>, request:
         .get(SECRET_HEADER)
         .is_some_and(|v| secret.matches(v.as_bytes()));
     if !ok {
-        if warnings.try_take("*", 1).is_ok() {
+        if warnings.try_take("refused", 1).is_ok() {
             tracing::warn!(path = %request.uri().path(), "webhook request without the right secret refused");
         } else {
             tracing::debug!(path = %request.uri().path(), "webhook request without the right secret refused");
         }
-        let mut response = Response::new(axum::body::Body::empty());
-        *response.status_mut() = StatusCode::UNAUTHORIZED;
-        return response;
+        return status(StatusCode::UNAUTHORIZED);
     }
-    next.run(request).await
+    let (parts, body) = request.into_parts();
+    // The listener already read the body whole, under its limit.
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return status(StatusCode::BAD_REQUEST);
+    };
+    if let Err(e) = serde_json::from_slice::<teloxide::types::Update>(&bytes) {
+        if warnings.try_take("unparsable", 1).is_ok() {
+            tracing::warn!(bytes = bytes.len(), error = %e, "webhook update that does not parse dropped");
+        } else {
+            tracing::debug!(bytes = bytes.len(), error = %e, "webhook update that does not parse dropped");
+        }
+        // 200: Telegram would otherwise send the same broken update again and again.
+        return status(StatusCode::OK);
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
 }
+
+fn status(code: StatusCode) -> Response {
+    let mut response = Response::new(axum::body::Body::empty());
+    *response.status_mut() = code;
+    response
+}
+
+/// Telegram sends one update per request, small (a message is at most 4096 characters):
+/// the default megabyte is far above any real one.
+const WEBHOOK_LIMITS: ispotato_http::ListenerLimits = ispotato_http::ListenerLimits::DEFAULT;
 
 /// Registers the webhook with Telegram and serves it; returns the update listener.
 pub async fn start(
@@ -59,10 +84,6 @@ pub async fn start(
         .await
         .map_err(|e| TelegramError::Webhook(format!("cannot listen on {}: {e}", config.listen)))?;
     tracing::info!(listen = %config.listen, "telegram webhook listening");
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(tcp, router).with_graceful_shutdown(stop).await {
-            tracing::error!(error = %e, "webhook server stopped");
-        }
-    });
+    tokio::spawn(ispotato_http::serve(tcp, router, WEBHOOK_LIMITS, stop));
     Ok(listener)
 }

@@ -417,6 +417,44 @@ async fn webhook_requires_the_secret() {
     assert_eq!(right.status().as_u16(), 200);
     let sent = h.fake.wait_for("sendMessage", 1, WAIT).await;
     assert!(text_of(&sent[0]).starts_with("Send me a photo"), "{sent:?}");
+    // An update that does not parse is answered (Telegram would resend it forever otherwise)
+    // and logged by its size and error, never whole.
+    let junk = format!(
+        r#"{{"update_id": "not a number", "junk": "{}SECRET-LOOKING-TEXT"}}"#,
+        "x".repeat(900_000)
+    );
+    let answered = client
+        .post(&url)
+        .header("X-Telegram-Bot-Api-Secret-Token", "hook-secret-42")
+        .header("Content-Type", "application/json")
+        .body(junk)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status().as_u16(), 200);
+    let logs = support::logs();
+    assert!(
+        logs.lines()
+            .any(|l| l.contains("does not parse") && l.contains("bytes=9000")),
+        "{}",
+        &logs[logs.len().saturating_sub(2000)..]
+    );
+    assert!(!logs.contains("SECRET-LOOKING-TEXT"), "the body was logged");
+    // Past the listener's body limit (1 MB) it is refused before anything reads it (declared
+    // here, not sent, so the refusal is read before the connection closes).
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(listen).await.unwrap();
+        let head = "POST /tg/hook HTTP/1.1\r\nHost: x\r\nX-Telegram-Bot-Api-Secret-Token: hook-secret-42\r\nContent-Length: 2097152\r\n\r\n";
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let mut buf = [0u8; 256];
+        let n = tokio::time::timeout(WAIT, stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        let huge = String::from_utf8_lossy(&buf[..n]);
+        assert!(huge.starts_with("HTTP/1.1 413"), "{huge}");
+    }
     h.stop().await;
 }
 

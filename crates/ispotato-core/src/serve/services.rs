@@ -188,7 +188,8 @@ impl Services {
     }
 
     /// Judges every image of a request within its quota, one after the other, each through
-    /// the one road ([`Judge::judge`]). Each refused image is logged and counted here.
+    /// the one road ([`Judge::judge_in`], in the user's lane). Each refused image is logged and
+    /// counted here.
     pub async fn judge(&self, quota: Quota, images: Vec<NamedImage>) -> Judgement {
         let Quota {
             platform,
@@ -197,7 +198,7 @@ impl Services {
         } = quota;
         let mut outcomes = Vec::with_capacity(images.len());
         for image in images {
-            let result = self.judge.judge(image.input).await;
+            let result = self.judge.judge_in(&user_hash, image.input).await;
             if let Err(refusal) = &result {
                 tracing::info!(platform = %platform, reason = refusal.reason(), "image refused: {refusal}");
                 self.telemetry.rejected(platform.as_str(), refusal.reason());

@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::near_duplicates::near_duplicates;
+use crate::yaml::first_anchor_or_alias;
+
 /// Topics a fact may have. Users pick from these with `/potatofact TOPIC`.
 pub const TOPICS: &[&str] = &[
     "history",
@@ -123,6 +126,13 @@ fn parse_file(text: &str, file: &Path, problems: &mut Vec<DeckProblem>) -> Vec<(
         line,
         message,
     };
+    if let Some(line) = first_anchor_or_alias(text) {
+        problems.push(problem(
+            line,
+            "YAML anchors and aliases (&name, *name) aren't allowed in a deck; write each fact out".into(),
+        ));
+        return Vec::new();
+    }
     let raw: Vec<RawFact> = match serde_yaml::from_str::<Option<Vec<RawFact>>>(text) {
         Ok(v) => v.unwrap_or_default(),
         Err(e) => {
@@ -213,25 +223,6 @@ fn sentence_count(text: &str) -> usize {
     count.max(1)
 }
 
-/// Words of a text, lowercased, for near-duplicate detection.
-fn words(text: &str) -> std::collections::HashSet<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.len() > 3)
-        .map(str::to_lowercase)
-        .collect()
-}
-
-/// Jaccard similarity of two word sets.
-fn similarity(a: &std::collections::HashSet<String>, b: &std::collections::HashSet<String>) -> f64 {
-    let inter = a.intersection(b).count() as f64;
-    let union = a.union(b).count() as f64;
-    if union == 0.0 {
-        0.0
-    } else {
-        inter / union
-    }
-}
-
 /// Two facts sharing this much of their vocabulary are near-duplicates.
 pub const NEAR_DUPLICATE_SIMILARITY: f64 = 0.6;
 
@@ -265,24 +256,19 @@ pub fn parse_deck(files: &[(PathBuf, String)]) -> Result<Deck, DeckErrors> {
             seen.insert(&fact.id, (path, *line));
         }
     }
-    let vocab: Vec<_> = facts.iter().map(|(f, _, _)| words(&f.text)).collect();
-    for i in 0..facts.len() {
-        for j in 0..i {
-            let s = similarity(&vocab[i], &vocab[j]);
-            if s >= NEAR_DUPLICATE_SIMILARITY {
-                let (fact, path, line) = &facts[i];
-                problems.push(DeckProblem {
-                    file: path.clone(),
-                    line: *line,
-                    message: format!(
-                        "fact '{}' nearly repeats '{}' ({:.0}% of words shared)",
-                        fact.id,
-                        facts[j].0.id,
-                        s * 100.0
-                    ),
-                });
-            }
-        }
+    let texts: Vec<&str> = facts.iter().map(|(f, _, _)| f.text.as_str()).collect();
+    for d in near_duplicates(&texts, NEAR_DUPLICATE_SIMILARITY) {
+        let (fact, path, line) = &facts[d.later];
+        problems.push(DeckProblem {
+            file: path.clone(),
+            line: *line,
+            message: format!(
+                "fact '{}' nearly repeats '{}' ({:.0}% of words shared)",
+                fact.id,
+                facts[d.earlier].0.id,
+                d.similarity * 100.0
+            ),
+        });
     }
     if facts.is_empty() && problems.is_empty() {
         problems.push(DeckProblem {
@@ -432,6 +418,29 @@ mod tests {
             errs.iter().any(|p| p.message.contains("one or two sentences")),
             "{errs:?}"
         );
+    }
+
+    #[test]
+    fn anchors_and_aliases_are_refused_before_they_expand() {
+        // 20,000 aliases to one long text would expand to gigabytes.
+        let mut bomb = String::from(
+            "- id: a\n  topic: history\n  text: &t \"Potatoes were domesticated in the Andes.\"\n  source: {title: P, url: https://example.org/p}\n",
+        );
+        for i in 0..20_000 {
+            bomb.push_str(&format!(
+                "- {{id: b{i}, topic: history, text: *t, source: {{title: P, url: https://example.org/p}}}}\n"
+            ));
+        }
+        let started = std::time::Instant::now();
+        let errs = parse(&bomb).unwrap_err().0;
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert_eq!(errs[0].line, 3);
+        assert!(errs[0].message.contains("anchors and aliases"), "{errs:?}");
     }
 
     #[test]

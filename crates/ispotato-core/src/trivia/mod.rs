@@ -3,6 +3,7 @@
 
 mod deck;
 mod draw;
+mod near_duplicates;
 mod service;
 
 pub use deck::{

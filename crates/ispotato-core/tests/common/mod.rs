@@ -57,7 +57,7 @@ pub fn crc32(data: &[u8]) -> u32 {
     !crc
 }
 
-fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+pub fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
     let mut out = (data.len() as u32).to_be_bytes().to_vec();
     let mut body = kind.to_vec();
     body.extend_from_slice(data);
@@ -68,10 +68,16 @@ fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
 
 /// A ~60-byte PNG whose header declares `w` x `h` RGB pixels (a decompression bomb's header).
 pub fn png_declaring(w: u32, h: u32) -> Vec<u8> {
+    png_declaring_as(w, h, 8, 2)
+}
+
+/// A tiny PNG whose header declares `w` x `h` pixels of the given bit depth and colour type
+/// (2 RGB, 6 RGBA).
+pub fn png_declaring_as(w: u32, h: u32, bit_depth: u8, color_type: u8) -> Vec<u8> {
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     let mut ihdr = w.to_be_bytes().to_vec();
     ihdr.extend_from_slice(&h.to_be_bytes());
-    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    ihdr.extend_from_slice(&[bit_depth, color_type, 0, 0, 0]);
     out.extend(png_chunk(b"IHDR", &ihdr));
     // A zlib stream of a few zero bytes: the rows it would expand to are never allocated.
     out.extend(png_chunk(
@@ -137,4 +143,62 @@ pub fn peak_rss_mb() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     Some(line.split_whitespace().nth(1)?.parse::<f64>().ok()? / 1024.0)
+}
+
+/// A progressive JPEG (4:4:4, the decoder's largest coefficient store) of a gentle gradient.
+pub fn progressive_jpeg(w: u16, h: u16) -> Vec<u8> {
+    let data: Vec<u8> = (0..h as usize)
+        .flat_map(|y| (0..w as usize).flat_map(move |x| [(x / 32) as u8, (y / 32) as u8, 128]))
+        .collect();
+    let mut out = Vec::new();
+    let mut encoder = jpeg_encoder::Encoder::new(&mut out, 80);
+    encoder.set_progressive(true);
+    encoder.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_4_4);
+    encoder
+        .encode(&data, w, h, jpeg_encoder::ColorType::Rgb)
+        .expect("progressive jpeg");
+    out
+}
+
+/// A ~40-byte GIF whose canvas is `w` x `h` and whose one frame is a single pixel.
+pub fn gif_canvas(w: u16, h: u16) -> Vec<u8> {
+    let mut out = b"GIF89a".to_vec();
+    out.extend_from_slice(&w.to_le_bytes());
+    out.extend_from_slice(&h.to_le_bytes());
+    out.extend_from_slice(&[0x80, 0, 0]); // a 2-colour global table
+    out.extend_from_slice(&[200, 30, 30, 30, 30, 200]);
+    out.extend_from_slice(&[0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0]); // a 1x1 frame at (0, 0)
+    out.extend_from_slice(&[2, 2, 0x44, 0x01, 0]); // LZW: clear, index 0, end
+    out.push(0x3B);
+    out
+}
+
+/// A 16-bit RGBA PNG (8 bytes a pixel decoded), half transparent.
+pub fn png16_rgba(w: u32, h: u32) -> Vec<u8> {
+    let img = image::ImageBuffer::<image::Rgba<u16>, Vec<u16>>::from_fn(w, h, |x, _| {
+        image::Rgba([(x % 65_536) as u16, 40_000, 9_000, 32_768])
+    });
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::Png).expect("png16");
+    out.into_inner()
+}
+
+/// A lossless RGBA WebP of one colour.
+pub fn webp_rgba(w: u32, h: u32) -> Vec<u8> {
+    let img = RgbaImage::from_pixel(w, h, Rgba([200, 120, 40, 200]));
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, ImageFormat::WebP).expect("webp");
+    out.into_inner()
+}
+
+/// Pseudo-random pixels (deterministic): the slowest kind of image to compress and decode.
+pub fn noise(w: u32, h: u32) -> RgbImage {
+    let mut x: u32 = 0x9E37_79B9;
+    RgbImage::from_fn(w, h, |_, _| {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let [a, b, c, _] = x.to_le_bytes();
+        Rgb([a, b, c])
+    })
 }

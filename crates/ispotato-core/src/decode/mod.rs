@@ -1,7 +1,13 @@
 //! The guarded decoder: the only way to build a [`ValidatedImage`].
 //!
-//! Order matters: byte cap, then the format allow-list from magic bytes, then the header's
-//! dimensions against the pixel caps, and only then are pixels decoded, under an allocation cap.
+//! Order matters: byte cap, then the format allow-list from magic bytes, the JPEG marker checks
+//! (scan count, end marker, enough scan data for the frame), the header's dimensions against the
+//! pixel caps and the decode's estimated peak memory against its budget, and only then are pixels
+//! decoded, under a time budget and the decoder's own allocation cap.
+
+mod budget;
+mod flatten;
+mod jpeg;
 
 use std::io::Cursor;
 use std::time::{Duration, Instant};
@@ -10,6 +16,8 @@ use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 use sha2::{Digest, Sha256};
 
+use self::budget::{DeadlineReader, Plan};
+pub use self::jpeg::{jpeg_shape, JpegShape, MAX_JPEG_SCANS};
 use crate::error::IngestError;
 use crate::limits::IngestLimits;
 
@@ -164,9 +172,12 @@ pub fn looks_like_image(bytes: &[u8]) -> bool {
     sniff_format(bytes).is_ok()
 }
 
-/// Decodes untrusted bytes under `limits`.
+/// Decodes untrusted bytes under `limits`: within `limits.max_decode_ms` of wall time (checked
+/// as the decoder reads) and an estimated peak memory of `limits.max_alloc`.
 pub fn decode(bytes: &[u8], limits: &IngestLimits) -> Result<ValidatedImage, IngestError> {
     let started = Instant::now();
+    let budget = Duration::from_millis(limits.max_decode_ms);
+    let deadline = started + budget;
     if bytes.len() as u64 > limits.max_bytes {
         return Err(IngestError::TooLarge {
             size: bytes.len() as u64,
@@ -174,8 +185,8 @@ pub fn decode(bytes: &[u8], limits: &IngestLimits) -> Result<ValidatedImage, Ing
         });
     }
     let format = sniff_format(bytes)?;
-    if format == AcceptedFormat::Jpeg {
-        let shape = jpeg_shape(bytes);
+    let jpeg = (format == AcceptedFormat::Jpeg).then(|| jpeg_shape(bytes));
+    if let Some(shape) = &jpeg {
         if shape.scans > MAX_JPEG_SCANS {
             // Each scan of a progressive JPEG costs a pass over the whole image: refuse before
             // decoding what could hold a worker for minutes.
@@ -190,29 +201,72 @@ pub fn decode(bytes: &[u8], limits: &IngestLimits) -> Result<ValidatedImage, Ing
             });
         }
     }
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format.image_format());
+    let reader = || DeadlineReader::new(Cursor::new(bytes), deadline);
+    let mut image_reader = ImageReader::with_format(reader(), format.image_format());
     let mut decoder_limits = image::Limits::default();
     decoder_limits.max_image_width = Some(limits.max_side);
     decoder_limits.max_image_height = Some(limits.max_side);
     decoder_limits.max_alloc = Some(limits.max_alloc);
-    reader.limits(decoder_limits);
-    let mut decoder = reader.into_decoder().map_err(|e| map_decode_error(e, bytes, limits))?;
+    image_reader.limits(decoder_limits);
+    let timed_out = |e: image::ImageError| {
+        if Instant::now() >= deadline {
+            IngestError::TooSlowToDecode { budget }
+        } else {
+            map_decode_error(e, bytes, limits)
+        }
+    };
+    let mut decoder = image_reader.into_decoder().map_err(timed_out)?;
     let (width, height) = decoder.dimensions();
     check_dimensions(width, height, limits)?;
+    if let Some(shape) = jpeg.as_ref().filter(|s| !s.data_covers_frame()) {
+        return Err(IngestError::Corrupt {
+            detail: format!(
+                "JPEG declares {width}x{height} ({} blocks) but holds {} bytes of scan data",
+                shape.blocks, shape.scan_bytes
+            ),
+        });
+    }
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let reduced = match format {
-        AcceptedFormat::Jpeg => decode_jpeg_reduced(bytes, width, height, limits),
-        _ => None,
+    let plan = match jpeg.and_then(|_| jpeg::reduced_scale(width, height, limits)) {
+        Some(scale) => Plan::ReducedJpeg { scale },
+        None => Plan::Full,
     };
-    let mut image = match reduced {
+    let fits = |plan: Plan| -> Result<(), IngestError> {
+        let peak = budget::peak_bytes(format, decoder.color_type(), (width, height), jpeg.as_ref(), plan);
+        if peak > limits.max_alloc {
+            tracing::debug!(
+                width,
+                height,
+                peak,
+                limit = limits.max_alloc,
+                "decode would exceed its memory budget"
+            );
+            return Err(IngestError::TooMuchMemory);
+        }
+        Ok(())
+    };
+    fits(plan)?;
+    let reduced = match plan {
+        Plan::ReducedJpeg { scale } => match jpeg::decode_reduced(reader(), width, height, scale, limits) {
+            Ok(image) => Some(image),
+            Err(jpeg::ReducedFailure::OutOfTime) => return Err(IngestError::TooSlowToDecode { budget }),
+            // Left to the full decoder, which must fit the budgets on its own terms.
+            Err(jpeg::ReducedFailure::Unsupported) if Instant::now() < deadline => {
+                fits(Plan::Full)?;
+                None
+            }
+            Err(jpeg::ReducedFailure::Unsupported) => return Err(IngestError::TooSlowToDecode { budget }),
+        },
+        Plan::Full => None,
+    };
+    let image = match reduced {
         Some(image) => {
             drop(decoder);
             image
         }
-        None => DynamicImage::from_decoder(decoder).map_err(|e| map_decode_error(e, bytes, limits))?,
+        None => DynamicImage::from_decoder(decoder).map_err(timed_out)?,
     };
-    image.apply_orientation(orientation);
-    let rgb = flatten_to_rgb(image);
+    let rgb = upright(flatten::to_rgb(image), orientation);
     let original = match orientation {
         Orientation::Rotate90 | Orientation::Rotate270 | Orientation::Rotate90FlipH | Orientation::Rotate270FlipH => {
             (height, width)
@@ -229,32 +283,14 @@ pub fn decode(bytes: &[u8], limits: &IngestLimits) -> Result<ValidatedImage, Ing
     })
 }
 
-/// Decodes a large JPEG at 1/2, 1/4 or 1/8 scale in the IDCT when its shorter side stays at
-/// least `limits.jpeg_reduce_min_side`. `None` means "decode at full size instead": the image
-/// is not large enough, or the reduced decoder cannot handle this file (it is then left to the
-/// full decoder, which reports real errors).
-fn decode_jpeg_reduced(bytes: &[u8], width: u32, height: u32, limits: &IngestLimits) -> Option<DynamicImage> {
-    let min_side = limits.jpeg_reduce_min_side;
-    let shorter = width.min(height);
-    if min_side == 0 || shorter < 2 * min_side {
-        return None;
+/// Turns the RGB image as EXIF says it was held (one copy at a time).
+fn upright(rgb: RgbImage, orientation: Orientation) -> RgbImage {
+    if orientation == Orientation::NoTransforms {
+        return rgb;
     }
-    let want = |side: u32| {
-        (side as u64 * min_side as u64)
-            .div_ceil(shorter as u64)
-            .min(u16::MAX as u64) as u16
-    };
-    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-    decoder.set_max_decoding_buffer_size(usize::try_from(limits.max_alloc).unwrap_or(usize::MAX));
-    let (w, h) = decoder.scale(want(width), want(height)).ok()?;
-    let info = decoder.info()?;
-    let pixels = decoder.decode().ok()?;
-    let (w, h) = (w as u32, h as u32);
-    match info.pixel_format {
-        jpeg_decoder::PixelFormat::RGB24 => RgbImage::from_raw(w, h, pixels).map(DynamicImage::ImageRgb8),
-        jpeg_decoder::PixelFormat::L8 => image::GrayImage::from_raw(w, h, pixels).map(DynamicImage::ImageLuma8),
-        _ => None,
-    }
+    let mut image = DynamicImage::ImageRgb8(rgb);
+    image.apply_orientation(orientation);
+    image.into_rgb8()
 }
 
 fn check_dimensions(width: u32, height: u32, limits: &IngestLimits) -> Result<(), IngestError> {
@@ -273,71 +309,6 @@ fn check_dimensions(width: u32, height: u32, limits: &IngestLimits) -> Result<()
         });
     }
     Ok(())
-}
-
-/// Most scans a JPEG may have. Real files have 1 (baseline) or about 10-20 (progressive);
-/// each scan costs the decoder a pass over the whole image.
-pub const MAX_JPEG_SCANS: usize = 64;
-
-/// What the marker structure of a JPEG says before any pixel is decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct JpegShape {
-    /// Start-of-scan segments up to the end-of-image marker.
-    pub scans: usize,
-    /// Whether an end-of-image marker follows the last scan. Data after it (a phone's "motion
-    /// photo" video, an editor's trailer) is not part of the image and is ignored.
-    pub complete: bool,
-}
-
-/// Walks the JPEG's segments from the start: marker segments by their lengths (so an EXIF
-/// thumbnail inside APP1 is skipped whole), entropy-coded data up to the next real marker
-/// (0xFF00 is a stuffed byte, 0xFFD0-0xFFD7 restart markers). Stops at the first end-of-image.
-pub fn jpeg_shape(bytes: &[u8]) -> JpegShape {
-    let n = bytes.len();
-    let mut scans = 0;
-    let mut i = 2; // after SOI
-    let length = |at: usize| -> Option<usize> {
-        let len = u16::from_be_bytes([*bytes.get(at)?, *bytes.get(at + 1)?]) as usize;
-        (len >= 2).then_some(len)
-    };
-    loop {
-        // Find the next marker, tolerating stray bytes and fill bytes before it.
-        while i < n && bytes[i] != 0xFF {
-            i += 1;
-        }
-        while i < n && bytes[i] == 0xFF {
-            i += 1;
-        }
-        let Some(&marker) = bytes.get(i) else {
-            return JpegShape { scans, complete: false };
-        };
-        i += 1;
-        match marker {
-            0xD9 => return JpegShape { scans, complete: true },
-            0xD8 | 0x01 | 0xD0..=0xD7 | 0x00 => {}
-            0xDA => {
-                scans += 1;
-                let Some(len) = length(i) else {
-                    return JpegShape { scans, complete: false };
-                };
-                i += len;
-                // Entropy-coded data runs to the next marker that is not a stuffed byte or a
-                // restart marker.
-                while i + 1 < n {
-                    if bytes[i] == 0xFF && bytes[i + 1] != 0x00 && !(0xD0..=0xD7).contains(&bytes[i + 1]) {
-                        break;
-                    }
-                    i += 1;
-                }
-            }
-            _ => {
-                let Some(len) = length(i) else {
-                    return JpegShape { scans, complete: false };
-                };
-                i += len;
-            }
-        }
-    }
 }
 
 fn map_decode_error(err: image::ImageError, bytes: &[u8], limits: &IngestLimits) -> IngestError {
@@ -370,22 +341,4 @@ fn header_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
     limits.max_alloc = Some(16 * 1024 * 1024);
     reader.limits(limits);
     reader.into_dimensions().ok()
-}
-
-/// RGB8, compositing any alpha over white (transparent stickers would otherwise turn black).
-fn flatten_to_rgb(image: DynamicImage) -> RgbImage {
-    if !image.color().has_alpha() {
-        return image.into_rgb8();
-    }
-    let rgba = image.into_rgba8();
-    let (w, h) = rgba.dimensions();
-    let mut out = RgbImage::new(w, h);
-    for (dst, src) in out.pixels_mut().zip(rgba.pixels()) {
-        let a = src[3] as u32;
-        for c in 0..3 {
-            // Integer over-white compositing, rounded: c*a/255 + 255*(255-a)/255.
-            dst[c] = ((src[c] as u32 * a + 255 * (255 - a) + 127) / 255) as u8;
-        }
-    }
-    out
 }
