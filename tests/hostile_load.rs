@@ -15,7 +15,6 @@ mod support;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ispotato_testkit::fake::telegram as tg;
@@ -115,17 +114,9 @@ async fn normal_users_stay_served_while_hostile_ones_send_heavy_images() {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_ispotato"))
-        .arg("run")
+    let child = support::bot_command(env!("CARGO_BIN_EXE_ispotato"), &dir.join("hostile.db"), admin)
         .env("TELOXIDE_TOKEN", TOKEN)
         .env("ISPOTATO_TELEGRAM_API_URL", fake.url().as_str())
-        .env("ISPOTATO_DATABASE_PATH", dir.join("hostile.db"))
-        .env("ISPOTATO_ADMIN_LISTEN", format!("127.0.0.1:{admin}"))
-        .env("ISPOTATO_ALLOW_LOOPBACK", "1")
-        .env("ISPOTATO_MODEL", root.join("models"))
-        .env("ISPOTATO_TRIVIA", root.join("trivia"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     fake.wait_for("getUpdates", 1, Duration::from_secs(60)).await;

@@ -12,7 +12,6 @@ use ispotato_testkit::fake::telegram as tg;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -81,22 +80,14 @@ async fn load_through_both_fakes_loses_nothing() {
         .unwrap()
         .port();
     let started = Instant::now();
-    let child = Command::new(&bin)
-        .arg("run")
+    let child = support::bot_command(&bin, &db, admin)
         .env("TELOXIDE_TOKEN", TG_TOKEN)
         .env("ISPOTATO_TELEGRAM_API_URL", tgf.url().as_str())
         .env("DISCORD_TOKEN", DC_TOKEN)
         .env("ISPOTATO_DISCORD_API_URL", dcf.url().as_str())
         .env("ISPOTATO_DISCORD_SHARDS", "1")
-        .env("ISPOTATO_DATABASE_PATH", &db)
-        .env("ISPOTATO_ADMIN_LISTEN", format!("127.0.0.1:{admin}"))
-        .env("ISPOTATO_ALLOW_LOOPBACK", "1")
         .env("ISPOTATO_USER_IMAGES_PER_MINUTE", "100000")
         .env("ISPOTATO_GLOBAL_IMAGES_PER_MINUTE", "100000")
-        .env("ISPOTATO_MODEL", root.join("models"))
-        .env("ISPOTATO_TRIVIA", root.join("trivia"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let pid = child.id();

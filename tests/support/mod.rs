@@ -25,3 +25,21 @@ pub async fn terminate(mut child: Child) -> (ExitStatus, String) {
     .await
     .unwrap()
 }
+
+/// `ispotato run` (the binary under test, or `bin`) against the fakes: the shipped model and
+/// deck, the database at `db`, admin endpoints on 127.0.0.1:`admin_port`, loopback URLs allowed,
+/// output discarded. Callers add their platforms' variables.
+pub fn bot_command(bin: &str, db: &std::path::Path, admin_port: u16) -> Command {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut command = Command::new(bin);
+    command
+        .arg("run")
+        .env("ISPOTATO_DATABASE_PATH", db)
+        .env("ISPOTATO_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"))
+        .env("ISPOTATO_ALLOW_LOOPBACK", "1")
+        .env("ISPOTATO_MODEL", root.join("models"))
+        .env("ISPOTATO_TRIVIA", root.join("trivia"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    command
+}
