@@ -1,7 +1,6 @@
 //! The application commands the bot registers, and one async function per command. Each
 //! returns `Err(Refusal)` for the one error path in [`crate::dispatch`] to answer.
 
-use ispotato_core::judge::ImageInput;
 use ispotato_core::serve::{Judgement, NamedImage, Refusal, ReplyPlace};
 use ispotato_core::trivia::TOPICS;
 use serenity::all::{
@@ -83,13 +82,7 @@ pub async fn is_potato(h: &Handler, ctx: &Context, cmd: &CommandInteraction) -> 
         match &option.value {
             CommandDataOptionValue::Attachment(id) => match cmd.data.resolved.attachments.get(id) {
                 // A refused attachment is answered at once, before any quota or deferral.
-                Some(a) => match media::attachment(a, h.max_bytes()) {
-                    NamedImage {
-                        input: ImageInput::Refused(refusal),
-                        ..
-                    } => return Err(refusal.into()),
-                    image => images.push(image),
-                },
+                Some(a) => images.push(media::attachment(a, h.max_bytes())?),
                 None => return Err(Refusal::declined("missing", "I couldn't find that attachment").into()),
             },
             CommandDataOptionValue::String(url) => images.push(media::link(url)),

@@ -9,27 +9,27 @@ use serenity::all::{Attachment, Message};
 /// Most images judged for one message.
 pub const MAX_IMAGES: usize = 10;
 
-/// An attachment to download, or why it is refused before downloading it.
-pub fn attachment(a: &Attachment, max_bytes: u64) -> NamedImage {
+/// An attachment to download, or why it is refused before downloading it (not an image by its
+/// content type, or over the size cap by its declared size).
+pub fn attachment(a: &Attachment, max_bytes: u64) -> Result<NamedImage, Refusal> {
     let ct = a.content_type.as_deref().unwrap_or_default().to_ascii_lowercase();
-    let input = if !ct.is_empty() && !ct.starts_with("image/") {
-        ImageInput::Refused(Refusal::declined(
+    if !ct.is_empty() && !ct.starts_with("image/") {
+        return Err(Refusal::declined(
             "not_an_image",
             format!("{} isn't an image; send a JPEG, PNG, WebP or GIF", a.filename),
-        ))
-    } else if a.size as u64 > max_bytes {
+        ));
+    }
+    if a.size as u64 > max_bytes {
         let (size, limit) = human_bytes_over(a.size as u64, max_bytes);
-        ImageInput::Refused(Refusal::declined(
+        return Err(Refusal::declined(
             "too_large",
             format!("{} is {size}; the limit is {limit}", a.filename),
-        ))
-    } else {
-        ImageInput::url(a.url.clone())
-    };
-    NamedImage {
-        name: a.filename.clone(),
-        input,
+        ));
     }
+    Ok(NamedImage {
+        name: a.filename.clone(),
+        input: ImageInput::url(a.url.clone()),
+    })
 }
 
 pub fn link(url: &str) -> NamedImage {
@@ -46,7 +46,11 @@ pub fn message_images(msg: &Message, max_bytes: u64) -> Vec<NamedImage> {
     for a in &msg.attachments {
         let is_image = a.content_type.as_deref().is_some_and(|c| c.starts_with("image/")) || a.width.is_some();
         if is_image {
-            out.push(attachment(a, max_bytes));
+            // A refused image is kept, to be reported in place among the others.
+            out.push(attachment(a, max_bytes).unwrap_or_else(|refusal| NamedImage {
+                name: a.filename.clone(),
+                input: ImageInput::Refused(refusal),
+            }));
         }
     }
     for e in &msg.embeds {
