@@ -76,10 +76,14 @@ async fn on_message(bot: TgBot, msg: Message, ctx: Arc<Context>, me: Me) -> Hand
     if !msg.chat.is_private() && !mentions_me(&msg, &me) {
         return Ok(());
     }
-    if let Extracted::NotStill(what) = extracted {
-        not_still(&bot, &ctx, &msg, what).await;
-        return Ok(());
-    }
+    let images = match extracted {
+        Extracted::Images(images) => images,
+        Extracted::NotStill(what) => {
+            not_still(&bot, &ctx, &msg, what).await;
+            return Ok(());
+        }
+        Extracted::Nothing => return Ok(()),
+    };
     if let Some(group) = msg.media_group_id() {
         let group = group.to_string();
         if ctx.albums.add(&group, msg.clone()) {
@@ -98,7 +102,7 @@ async fn on_message(bot: TgBot, msg: Message, ctx: Arc<Context>, me: Me) -> Hand
         }
         return Ok(());
     }
-    if let Err(refusal) = judge_messages(&bot, &ctx, &msg, std::slice::from_ref(&msg)).await {
+    if let Err(refusal) = judge_images(&bot, &ctx, &msg, images).await {
         reply::refuse(&bot, &ctx, &msg, "image", &refusal).await;
     }
     Ok(())
@@ -132,6 +136,11 @@ pub async fn judge_messages(
             Extracted::Nothing => {}
         }
     }
+    judge_images(bot, ctx, reply_to, refs).await
+}
+
+/// Judges the images `refs` (already extracted) and answers `reply_to` with one message.
+async fn judge_images(bot: &TgBot, ctx: &Context, reply_to: &Message, mut refs: Vec<ImageRef>) -> Result<(), Refusal> {
     refs.truncate(media::MAX_IMAGES);
     if refs.is_empty() {
         return Err(Refusal::declined("no_image", "I don't see an image there"));
