@@ -158,11 +158,7 @@ fn stats_and_export_reflect_stored_votes() {
     );
 
     let export = dir.join("export");
-    let out = bin(&db)
-        .args(["feedback", "export", &export.display().to_string()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    export_to(&db, &export);
     // m1 confirmed potato, m3 not-potato voted wrong => potato; m2 potato voted wrong, m4 confirmed => not potato.
     assert!(export.join(format!("potato/{}.png", hash('a'))).is_file());
     assert!(export.join(format!("potato/{}.png", hash('c'))).is_file());
@@ -178,6 +174,16 @@ fn stats_and_export_reflect_stored_votes() {
         .output()
         .unwrap();
     assert!(text(&out).contains("deleted 1 kept image"), "{}", text(&out));
+}
+
+/// Runs `feedback export` into `to`, which must succeed.
+fn export_to(db: &std::path::Path, to: &std::path::Path) -> std::process::Output {
+    let out = bin(db)
+        .args(["feedback", "export", &to.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    out
 }
 
 #[test]
@@ -199,11 +205,7 @@ fn export_trusts_no_file_name_or_cell_from_the_database() {
         ],
     );
     let export = dir.join("export");
-    let out = bin(&db)
-        .args(["feedback", "export", &export.display().to_string()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = export_to(&db, &export);
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid recorded hash"));
     assert!(!dir.join("escaped.png").exists() && !dir.join("escaped").exists());
     let files: Vec<_> = std::fs::read_dir(export.join("potato")).unwrap().collect();

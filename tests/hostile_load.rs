@@ -48,13 +48,6 @@ fn heavy_jpeg() -> Vec<u8> {
     panic!("no quality fits the file cap")
 }
 
-fn percentile(sorted: &[u128], p: f64) -> u128 {
-    sorted
-        .get(((sorted.len().max(1) - 1) as f64 * p).round() as usize)
-        .copied()
-        .unwrap_or(0)
-}
-
 /// Sends `ROUNDS` photos from each normal user (chats `base..`), one round every 400 ms, and
 /// returns when each was sent, by (chat, message id).
 async fn normal_traffic(fake: &tg::Fake, base: i64) -> HashMap<(i64, i64), u128> {
@@ -146,15 +139,16 @@ async fn normal_users_stay_served_while_hostile_ones_send_heavy_images() {
     let (status, _) = support::terminate(child).await;
 
     let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as u32;
-    let bound =
-        percentile(&baseline, 0.99) + (heavy_cost * (1 + (HOSTILE_USERS as u32).div_ceil(workers))).as_millis() + 2000;
+    let bound = support::percentile(&baseline, 0.99)
+        + (heavy_cost * (1 + (HOSTILE_USERS as u32).div_ceil(workers))).as_millis()
+        + 2000;
     println!(
         "hostile load: one heavy image costs {} ms; normal p50/p99 {} / {} ms alone, {} / {} ms under attack (bound {} ms); {} replies",
         heavy_cost.as_millis(),
-        percentile(&baseline, 0.5),
-        percentile(&baseline, 0.99),
-        percentile(&attacked, 0.5),
-        percentile(&attacked, 0.99),
+        support::percentile(&baseline, 0.5),
+        support::percentile(&baseline, 0.99),
+        support::percentile(&attacked, 0.5),
+        support::percentile(&attacked, 0.99),
         bound,
         replies.len()
     );
@@ -169,9 +163,9 @@ async fn normal_users_stay_served_while_hostile_ones_send_heavy_images() {
         "every normal photo under attack answered"
     );
     assert!(
-        percentile(&attacked, 0.99) <= bound,
+        support::percentile(&attacked, 0.99) <= bound,
         "normal p99 {} ms over the bound {bound} ms",
-        percentile(&attacked, 0.99)
+        support::percentile(&attacked, 0.99)
     );
     assert!(status.success(), "clean exit: {status:?}");
     let _ = std::fs::remove_dir_all(&dir);

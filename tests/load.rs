@@ -34,13 +34,6 @@ fn proc_kb(pid: u32, key: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-fn percentile(sorted: &[u128], p: f64) -> u128 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 async fn ready(port: u16) -> bool {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
@@ -182,8 +175,8 @@ async fn load_through_both_fakes_loses_nothing() {
     println!(
         "throughput {:.1} images/s; latency p50 {} ms, p99 {} ms; ready after {} ms; RSS idle {:.1} MB, peak {:.1} MB",
         replies as f64 * 1000.0 / elapsed_ms as f64,
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
+        support::percentile(&latencies, 0.5),
+        support::percentile(&latencies, 0.99),
         ready_after.as_millis(),
         idle_rss,
         peak_rss

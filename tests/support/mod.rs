@@ -43,3 +43,11 @@ pub fn bot_command(bin: &str, db: &std::path::Path, admin_port: u16) -> Command 
         .stderr(std::process::Stdio::null());
     command
 }
+
+/// The `p` quantile (0..=1) of sorted latencies, by nearest rank; 0 when there are none.
+pub fn percentile(sorted: &[u128], p: f64) -> u128 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}

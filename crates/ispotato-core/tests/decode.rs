@@ -367,7 +367,7 @@ fn many_gif_frames_and_png_chunks_cost_little() {
     let mut gif = gif_canvas(64, 64);
     gif.pop();
     for _ in 0..50_000 {
-        gif.extend_from_slice(&[0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 0x01, 0]);
+        gif.extend_from_slice(&GIF_ONE_PIXEL_FRAME);
     }
     gif.push(0x3B);
     let started = std::time::Instant::now();

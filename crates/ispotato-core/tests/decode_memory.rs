@@ -61,6 +61,10 @@ fn measured(bytes: &[u8], limits: &IngestLimits) -> (Result<(u32, u32), IngestEr
     (result, PEAK.load(Ordering::Relaxed) - before)
 }
 
+/// What an image is, the bytes accepted at the budget's edge, and the same kind too large for
+/// it (`None` when the pixel caps refuse anything larger first).
+type Case = (&'static str, Vec<u8>, Option<Vec<u8>>);
+
 #[test]
 fn every_format_decodes_within_the_memory_budget_and_larger_ones_are_refused_first() {
     // Memory is the question here: no time budget to trip on a busy test machine.
@@ -69,39 +73,36 @@ fn every_format_decodes_within_the_memory_budget_and_larger_ones_are_refused_fir
         ..IngestLimits::default()
     };
     let budget = limits.max_alloc as usize;
-    // (what, accepted at the budget's edge, the same kind too large for it)
-    let cases: Vec<(&str, Vec<u8>, Vec<u8>)> = vec![
+    // (what, accepted at the budget's edge, the same kind too large for it if the caps let one
+    // get this far)
+    let cases: Vec<Case> = vec![
         (
             "16-bit RGBA PNG",
             common::png16_rgba(4000, 4000),
-            common::png_declaring_as(5000, 5000, 16, 6),
+            Some(common::png_declaring_as(5000, 5000, 16, 6)),
         ),
         (
             "GIF canvas around one pixel",
             common::gif_canvas(5000, 5000),
-            common::gif_canvas(8000, 5000),
+            Some(common::gif_canvas(8000, 5000)),
         ),
         (
             "RGBA WebP",
             common::webp_rgba(5000, 5000),
-            common::webp_rgba(6000, 6000),
+            Some(common::webp_rgba(6000, 6000)),
         ),
         // At the pixel cap its coefficients (240 MB) still fit: nothing larger gets this far.
         (
             "progressive 4:4:4 JPEG at the pixel cap (reduced decode)",
             common::progressive_jpeg(8192, 4880),
-            common::progressive_jpeg(8192, 4880),
+            None,
         ),
         (
             "progressive 4:4:4 JPEG (full decode)",
             common::progressive_jpeg(1000, 8192),
-            common::progressive_jpeg(1000, 8192),
+            None,
         ),
-        (
-            "RGB PNG at the pixel cap",
-            common::png(8000, 5000),
-            common::png(8000, 5000),
-        ),
+        ("RGB PNG at the pixel cap", common::png(8000, 5000), None),
     ];
     for (what, fits, too_large) in &cases {
         let (result, peak) = measured(fits, &limits);
@@ -113,7 +114,7 @@ fn every_format_decodes_within_the_memory_budget_and_larger_ones_are_refused_fir
             peak as f64 / MB,
             budget as f64 / MB
         );
-        if too_large != fits {
+        if let Some(too_large) = too_large {
             let (result, peak) = measured(too_large, &limits);
             assert!(matches!(result, Err(IngestError::TooMuchMemory)), "{what}: {result:?}");
             assert!(peak < 64 << 20, "{what}: refused only after {:.0} MB", peak as f64 / MB);

@@ -160,6 +160,10 @@ pub fn progressive_jpeg(w: u16, h: u16) -> Vec<u8> {
     out
 }
 
+/// One GIF frame of a single pixel at (0, 0): its descriptor, then LZW data (clear, index 0,
+/// end).
+pub const GIF_ONE_PIXEL_FRAME: [u8; 15] = [0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0, 2, 2, 0x44, 0x01, 0];
+
 /// A ~40-byte GIF whose canvas is `w` x `h` and whose one frame is a single pixel.
 pub fn gif_canvas(w: u16, h: u16) -> Vec<u8> {
     let mut out = b"GIF89a".to_vec();
@@ -167,8 +171,7 @@ pub fn gif_canvas(w: u16, h: u16) -> Vec<u8> {
     out.extend_from_slice(&h.to_le_bytes());
     out.extend_from_slice(&[0x80, 0, 0]); // a 2-colour global table
     out.extend_from_slice(&[200, 30, 30, 30, 30, 200]);
-    out.extend_from_slice(&[0x2C, 0, 0, 0, 0, 1, 0, 1, 0, 0]); // a 1x1 frame at (0, 0)
-    out.extend_from_slice(&[2, 2, 0x44, 0x01, 0]); // LZW: clear, index 0, end
+    out.extend_from_slice(&GIF_ONE_PIXEL_FRAME);
     out.push(0x3B);
     out
 }
