@@ -26,9 +26,12 @@ COPY trivia /app/trivia
 COPY samples /app/samples
 ENV ISPOTATO_DATABASE_PATH=/data/ispotato.db \
     ISPOTATO_ADMIN_LISTEN=127.0.0.1:9184 \
+    ISPOTATO_WEB_LISTEN=0.0.0.0:8080 \
     ISPOTATO_LOG_FORMAT=json \
     ISPOTATO_LOG=info
 VOLUME ["/data"]
+# The web page and its API.
+EXPOSE 8080
 # The admin endpoints listen inside the container only (the health check below uses them). To
 # scrape /metrics from outside, set ISPOTATO_ADMIN_LISTEN=0.0.0.0:9184 and publish the port on a
 # private interface, as docker-compose.yml does; admin actions also need ISPOTATO_ADMIN_TOKEN_FILE.
@@ -36,4 +39,4 @@ USER 10001
 # The binary finds models/ and trivia/ one folder above itself (/app).
 HEALTHCHECK --interval=30s --timeout=6s --start-period=20s --retries=3 CMD ["/app/bin/ispotato", "health"]
 ENTRYPOINT ["/app/bin/ispotato"]
-CMD ["run"]
+CMD ["serve"]

@@ -146,8 +146,12 @@ pub enum Command {
         #[arg(long, default_value_t = 1e-3)]
         l2: f64,
     },
-    /// Run the configured chat front ends (Discord, Telegram, or both) until SIGINT/SIGTERM.
+    /// Run the configured chat front ends (Discord, Telegram, or both; the web page too with
+    /// --web-listen) until SIGINT/SIGTERM.
     Run(Box<RunArgs>),
+    /// Serve the web page and its JSON API (on 127.0.0.1:8080 unless --web-listen says
+    /// otherwise), beside any configured chat front end, until SIGINT/SIGTERM. Prints the URL.
+    Serve(Box<RunArgs>),
     /// Validate the configuration (file, variables, options) without starting anything.
     Config {
         #[command(subcommand)]
@@ -254,6 +258,18 @@ pub struct RunArgs {
     /// File with the per-install salt for hashing user ids (created on first run).
     #[arg(long, env = "ISPOTATO_SALT_FILE")]
     pub salt_file: Option<PathBuf>,
+    /// Web page and API listen address (`ispotato serve` default: 127.0.0.1:8080; `run` serves
+    /// no page without it).
+    #[arg(long, env = "ISPOTATO_WEB_LISTEN")]
+    pub web_listen: Option<std::net::SocketAddr>,
+    /// Reverse proxies (IP addresses) whose X-Forwarded-For / X-Forwarded-Proto the web page
+    /// believes; from anyone else those headers are ignored.
+    #[arg(long = "trusted-proxy", env = "ISPOTATO_TRUSTED_PROXY", value_delimiter = ',')]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Web requests per client address per minute (pages and API; images are limited by
+    /// --user-images-per-minute as well).
+    #[arg(long, env = "ISPOTATO_WEB_REQUESTS_PER_MINUTE", default_value_t = 120)]
+    pub web_requests_per_minute: usize,
     /// File holding the token that admin actions (POST /admin/reload-model) require as
     /// `Authorization: Bearer TOKEN`; without it those actions are off (SIGHUP still reloads).
     #[arg(long, env = "ISPOTATO_ADMIN_TOKEN_FILE")]

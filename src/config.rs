@@ -31,6 +31,8 @@ pub struct FileConfig {
     pub discord: Discord,
     #[serde(default)]
     pub telegram: Telegram,
+    #[serde(default)]
+    pub web: Web,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -83,6 +85,14 @@ pub struct Telegram {
     pub api_url: Option<String>,
     #[serde(default)]
     pub webhook: Webhook,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Web {
+    pub listen: Option<String>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub requests_per_minute: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -186,7 +196,28 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches, file: &FileConfig) -> anyhow:
             .map_err(|e| anyhow::anyhow!("configuration key feedback.image_retention: {e}"))?;
         take!(matches, "image_retention", g.image_retention, Some(d));
     }
-    if let (Command::Run(args), Some(m)) = (&mut cli.command, matches.subcommand_matches("run")) {
+    let run = match &mut cli.command {
+        Command::Run(args) => matches.subcommand_matches("run").map(|m| (args, m)),
+        Command::Serve(args) => matches.subcommand_matches("serve").map(|m| (args, m)),
+        _ => None,
+    };
+    if let Some((args, m)) = run {
+        if let Some(l) = &file.web.listen {
+            take!(m, "web_listen", args.web_listen, Some(Some(parse("web.listen", l)?)));
+        }
+        if let Some(proxies) = &file.web.trusted_proxies {
+            let parsed = proxies
+                .iter()
+                .map(|p| parse("web.trusted_proxies", p))
+                .collect::<anyhow::Result<Vec<std::net::IpAddr>>>()?;
+            take!(m, "trusted_proxies", args.trusted_proxies, Some(parsed));
+        }
+        take!(
+            m,
+            "web_requests_per_minute",
+            args.web_requests_per_minute,
+            file.web.requests_per_minute
+        );
         take!(
             m,
             "user_images_per_minute",
@@ -309,6 +340,12 @@ pub fn check(cli: &Cli) -> anyhow::Result<String> {
         }
         if let Some(u) = &file.telegram.webhook.url {
             parse::<url::Url>("telegram.webhook.url", u)?;
+        }
+        if let Some(l) = &file.web.listen {
+            parse::<std::net::SocketAddr>("web.listen", l)?;
+        }
+        for p in file.web.trusted_proxies.iter().flatten() {
+            parse::<std::net::IpAddr>("web.trusted_proxies", p)?;
         }
         if let Some(l) = &file.admin.listen {
             if !l.eq_ignore_ascii_case("off") {

@@ -24,12 +24,13 @@ fn run_without_a_front_end_says_what_to_set() {
         .env_remove("TELEGRAM_TOKEN_FILE")
         .env_remove("DISCORD_TOKEN")
         .env_remove("DISCORD_TOKEN_FILE")
+        .env_remove("ISPOTATO_WEB_LISTEN")
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("no front end is configured") && err.contains("TELOXIDE_TOKEN"),
+        err.contains("no front end is configured") && err.contains("TELOXIDE_TOKEN") && err.contains("ispotato serve"),
         "{err}"
     );
 }

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use ispotato_core::judge::{ImageInput, Judge};
+use ispotato_core::serve::answer;
 use ispotato_core::{ImageSource, Label, Verdict};
-use serde_json::json;
 
 use crate::cli::GlobalArgs;
 use crate::setup;
@@ -19,37 +19,24 @@ pub async fn run(global: &GlobalArgs, inputs: &[String], as_json: bool) -> anyho
     for input in inputs {
         let started = Instant::now();
         let result = judge.judge(ImageInput::Source(ImageSource::from_arg(input))).await;
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        let elapsed = started.elapsed();
         let line = match result {
             Ok(judged) => {
                 let verdict = &judged.verdict;
-                tracing::info!(input = %input, label = %verdict.label, probability = verdict.probability, elapsed_ms, "classified");
+                tracing::info!(input = %input, label = %verdict.label, probability = verdict.probability, elapsed_ms = elapsed.as_secs_f64() * 1e3, "classified");
                 if as_json {
-                    json!({
-                        "input": input,
-                        "label": verdict.label,
-                        "probability": verdict.probability,
-                        "confidence": verdict.confidence(),
-                        "model_version": verdict.model_version,
-                        "placeholder_model": verdict.placeholder_model,
-                        "blank": verdict.blank,
-                        "timings_ms": verdict.timings,
-                        "elapsed_ms": (elapsed_ms * 100.0).round() / 100.0,
-                        "sha256": judged.sha256,
-                    })
-                    .to_string()
+                    answer::verdict_json(input, &judged, elapsed).to_string()
                 } else {
-                    text_line(input, verdict, elapsed_ms)
+                    text_line(input, verdict, elapsed.as_secs_f64() * 1e3)
                 }
             }
             Err(refusal) => {
                 failed += 1;
                 tracing::warn!(input = %input, reason = refusal.reason(), "image refused");
-                let message = refusal.message();
                 if as_json {
-                    json!({ "input": input, "error": refusal.reason(), "message": message }).to_string()
+                    answer::refusal_json(Some(input), &refusal).to_string()
                 } else {
-                    format!("{:<10} {input}: {message}", "error")
+                    format!("{:<10} {input}: {}", "error", refusal.message())
                 }
             }
         };

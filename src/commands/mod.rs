@@ -58,7 +58,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Health { ref admin, ready } => health::run(admin, ready).await,
-        Command::Run(ref args) => run::run(&cli.global, args).await,
+        Command::Run(ref args) => run::run(&cli.global, args, run::Web::WhenAsked).await,
+        Command::Serve(ref args) => run::run(&cli.global, args, run::Web::Always).await,
         Command::Bench {
             ref dir,
             runs,

@@ -1,4 +1,5 @@
-//! `ispotato run`: the chat front ends over one shared model, store and trivia deck.
+//! `ispotato run` and `ispotato serve`: the front ends (web page, Discord, Telegram) over one
+//! shared model, store, trivia deck and set of limits, in one process.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use ispotato_core::secret::SecretString;
 use ispotato_core::serve::Platform;
 use ispotato_discord::DiscordConfig;
 use ispotato_telegram::{TelegramConfig, WebhookConfig, WebhookSecret};
+use ispotato_web::{BoundWeb, WebConfig};
 
 use crate::cli::{GlobalArgs, RunArgs};
 use crate::setup;
@@ -122,16 +124,45 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode> {
+/// Whether the web page is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Web {
+    /// `ispotato serve`: always, on --web-listen or the default address.
+    Always,
+    /// `ispotato run`: only with --web-listen.
+    WhenAsked,
+}
+
+fn web_config(args: &RunArgs, web: Web) -> anyhow::Result<Option<WebConfig>> {
+    let listen = match (args.web_listen, web) {
+        (Some(listen), _) => listen,
+        (None, Web::Always) => ispotato_web::DEFAULT_LISTEN
+            .parse()
+            .context("the default web address")?,
+        (None, Web::WhenAsked) => return Ok(None),
+    };
+    let mut config = WebConfig::new(listen);
+    config.trusted_proxies = args.trusted_proxies.clone();
+    config.requests_per_minute = args.web_requests_per_minute;
+    Ok(Some(config))
+}
+
+pub async fn run(global: &GlobalArgs, args: &RunArgs, web: Web) -> anyhow::Result<ExitCode> {
     let telegram = telegram_config(args)?;
     let discord = discord_config(args)?;
-    if telegram.is_none() && discord.is_none() {
+    let web = web_config(args, web)?;
+    if telegram.is_none() && discord.is_none() && web.is_none() {
         bail!(
-            "no front end is configured. For Discord set DISCORD_TOKEN (or DISCORD_TOKEN_FILE); for Telegram set \
-             TELOXIDE_TOKEN (or TELEGRAM_TOKEN, or TELEGRAM_TOKEN_FILE) to the token BotFather gave you. To try \
-             IsPotato without a bot, use `ispotato classify IMAGE`."
+            "no front end is configured. To use IsPotato in your browser, run `ispotato serve`. For Discord set \
+             DISCORD_TOKEN (or DISCORD_TOKEN_FILE); for Telegram set TELOXIDE_TOKEN (or TELEGRAM_TOKEN, or \
+             TELEGRAM_TOKEN_FILE) to the token BotFather gave you. To judge files, use `ispotato classify IMAGE`."
         );
     }
+    // Bind the page's address first: a taken port fails start-up before the model loads.
+    let web = match web {
+        Some(config) => Some(BoundWeb::bind(config).await?),
+        None => None,
+    };
     let services = Arc::new(setup::services(global, args)?);
     let store = services.store.clone();
     let trivia = services.trivia.clone();
@@ -167,6 +198,14 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<ExitCode
             ispotato_telegram::run(services, config, stop)
                 .await
                 .map_err(|e| anyhow::anyhow!(e))
+        });
+    }
+    if let Some(web) = web {
+        let (services, stop) = (services.clone(), stopped(&stop_tx));
+        println!("IsPotato is ready: open {} in your browser", web.url());
+        tasks.spawn(async move {
+            web.serve(services, stop).await;
+            Ok(())
         });
     }
     if let Some(config) = discord {

@@ -51,3 +51,72 @@ pub fn percentile(sorted: &[u128], p: f64) -> u128 {
     }
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
+
+/// A free loopback port (bound and released; fine for tests that start one server each).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `ispotato serve` (the binary under test) on 127.0.0.1:`port` with the shipped model and
+/// deck, the database at `db`, no admin listener; its stdout is piped (it prints the URL).
+pub fn serve_command(db: &std::path::Path, port: u16) -> Command {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ispotato"));
+    command
+        .arg("serve")
+        .env("ISPOTATO_DATABASE_PATH", db)
+        .env("ISPOTATO_WEB_LISTEN", format!("127.0.0.1:{port}"))
+        .env("ISPOTATO_ADMIN_LISTEN", "off")
+        .env("ISPOTATO_MODEL", root.join("models"))
+        .env("ISPOTATO_TRIVIA", root.join("trivia"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    command
+}
+
+/// Waits (up to 60 s) for the served page's "open URL" line on the child's stdout; returns the URL.
+pub fn wait_for_url(child: &mut Child) -> String {
+    use std::io::BufRead;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(url) = line.split_whitespace().find(|w| w.starts_with("http://")) {
+                let _ = tx.send(url.to_string());
+            }
+        }
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("`ispotato serve` printed the URL to open")
+}
+
+/// A child process killed if the test ends (or panics) before taking it back.
+pub struct KillOnDrop(Option<Child>);
+
+impl KillOnDrop {
+    pub fn new(child: Child) -> Self {
+        Self(Some(child))
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        self.0.as_mut().expect("the child is still here")
+    }
+
+    /// Takes the child back (to stop it gracefully).
+    pub fn take(mut self) -> Child {
+        self.0.take().expect("the child is still here")
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -11,8 +11,9 @@ use tract_onnx::prelude::*;
 use crate::decode::ValidatedImage;
 use crate::error::{ClassifyError, ModelError};
 use crate::model_card::ModelCard;
-use crate::preprocess::preprocess;
+use crate::preprocess::{resize_and_crop, tensor_from_crop};
 use crate::verdict::{Label, Timings, Verdict};
+use image::RgbImage;
 
 pub struct Classifier {
     plan: Arc<TypedRunnableModel>,
@@ -156,8 +157,15 @@ impl Classifier {
     /// Classifies a validated image. CPU-bound: call it from a blocking thread (see
     /// [`InferenceQueue`](crate::queue::InferenceQueue)), not from async code.
     pub fn classify(&self, image: &ValidatedImage) -> Result<Verdict, ClassifyError> {
+        self.classify_seen(image).map(|(verdict, _)| verdict)
+    }
+
+    /// [`classify`](Self::classify), also returning the image as the model saw it (the
+    /// resized centre crop, before normalisation), for front ends that show it.
+    pub fn classify_seen(&self, image: &ValidatedImage) -> Result<(Verdict, RgbImage), ClassifyError> {
         let started = Instant::now();
-        let tensor = preprocess(image.rgb(), &self.card.input);
+        let view = resize_and_crop(image.rgb(), &self.card.input);
+        let tensor = tensor_from_crop(&view, &self.card.input);
         let preprocessed = Instant::now();
         let features = self.features(tensor)?;
         let probability = self.probability(&features);
@@ -170,7 +178,7 @@ impl Classifier {
         }
         let inference = preprocessed.elapsed();
         let blank = image.is_blank();
-        Ok(Verdict {
+        let verdict = Verdict {
             label: if blank { Label::Unsure } else { self.label(probability) },
             blank,
             probability,
@@ -181,7 +189,8 @@ impl Classifier {
                 preprocess: preprocessed - started,
                 inference,
             },
-        })
+        };
+        Ok((verdict, view))
     }
 }
 

@@ -8,6 +8,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use image::RgbImage;
+
 use crate::decode::decode;
 use crate::error::{ClassifyError, IngestError};
 use crate::ingest::{ImageSource, Ingestor};
@@ -50,6 +52,9 @@ pub struct Judged {
     pub sha256: String,
     /// The original file, for stores that keep images.
     pub bytes: Arc<Vec<u8>>,
+    /// The image as the model saw it: the resized centre crop (224x224 RGB for the bundled
+    /// model), for front ends that show what was judged.
+    pub view: Arc<RgbImage>,
 }
 
 /// Longest a download may hold a queue place, whatever its source (URL or platform file).
@@ -120,12 +125,18 @@ impl Judge {
         let bytes = Arc::new(bytes);
         let limits = *self.ingestor.limits();
         let for_job = bytes.clone();
-        let (verdict, sha256) = place
-            .run(move |classifier| -> Result<(Verdict, String), JudgeError> {
+        let (verdict, view, sha256) = place
+            .run(move |classifier| -> Result<(Verdict, RgbImage, String), JudgeError> {
                 let image = decode(&for_job, &limits)?;
-                Ok((classifier.classify(&image)?, image.sha256_hex()))
+                let (verdict, view) = classifier.classify_seen(&image)?;
+                Ok((verdict, view, image.sha256_hex()))
             })
             .await??;
-        Ok(Judged { verdict, sha256, bytes })
+        Ok(Judged {
+            verdict,
+            sha256,
+            bytes,
+            view: Arc::new(view),
+        })
     }
 }

@@ -41,7 +41,11 @@ pub fn resize_and_crop(rgb: &RgbImage, recipe: &InputRecipe) -> RgbImage {
 
 /// The full recipe: resize, centre crop, normalise, NCHW float tensor of shape [1, 3, H, W].
 pub fn preprocess(rgb: &RgbImage, recipe: &InputRecipe) -> Array4<f32> {
-    let crop = resize_and_crop(rgb, recipe);
+    tensor_from_crop(&resize_and_crop(rgb, recipe), recipe)
+}
+
+/// The normalised NCHW tensor of a crop [`resize_and_crop`] made.
+pub fn tensor_from_crop(crop: &RgbImage, recipe: &InputRecipe) -> Array4<f32> {
     let (cw, ch) = (recipe.width as usize, recipe.height as usize);
     let mut tensor = Array4::<f32>::zeros((1, 3, ch, cw));
     let scale: [f32; 3] = std::array::from_fn(|c| 1.0 / recipe.std[c]);

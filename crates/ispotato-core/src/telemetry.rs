@@ -31,6 +31,25 @@ impl Histogram {
     }
 }
 
+/// Writes one histogram family in Prometheus text format, a series per label value.
+fn histograms<'a>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    label: &str,
+    series: impl Iterator<Item = (&'a str, &'a Histogram)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for (value, h) in series {
+        for (b, n) in BUCKETS.iter().zip(h.counts) {
+            let _ = writeln!(out, "{name}_bucket{{{label}=\"{value}\",le=\"{b}\"}} {n}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{label}=\"{value}\",le=\"+Inf\"}} {}", h.total);
+        let _ = writeln!(out, "{name}_sum{{{label}=\"{value}\"}} {}", h.sum);
+        let _ = writeln!(out, "{name}_count{{{label}=\"{value}\"}} {}", h.total);
+    }
+}
+
 #[derive(Default)]
 struct Inner {
     judged: BTreeMap<(String, String), u64>,
@@ -38,6 +57,8 @@ struct Inner {
     votes: BTreeMap<(String, String), u64>,
     errors: BTreeMap<(String, String), u64>,
     latency: BTreeMap<&'static str, Histogram>,
+    http_requests: BTreeMap<(String, String), u64>,
+    http_latency: BTreeMap<String, Histogram>,
     frontends: BTreeMap<String, bool>,
 }
 
@@ -85,6 +106,17 @@ impl Telemetry {
         self.with(|i| *i.errors.entry((platform.to_string(), kind.to_string())).or_default() += 1)
     }
 
+    /// An HTTP request to the web front end was answered: `route` is the matched route pattern
+    /// (never the raw path, so the label set stays small).
+    pub fn http_request(&self, route: &str, status: u16, took: Duration) {
+        self.with(|i| {
+            *i.http_requests
+                .entry((route.to_string(), status.to_string()))
+                .or_default() += 1;
+            i.http_latency.entry(route.to_string()).or_default().observe(took);
+        })
+    }
+
     /// Declares a front end and whether it is connected.
     pub fn set_connected(&self, frontend: &str, connected: bool) {
         self.with(|i| i.frontends.insert(frontend.to_string(), connected));
@@ -115,15 +147,15 @@ impl Telemetry {
             counter(&mut out, "ispotato_rejections_total", "Images or requests refused, by reason.", "platform", "reason", &i.rejected);
             counter(&mut out, "ispotato_feedback_votes_total", "Votes received.", "platform", "source", &i.votes);
             counter(&mut out, "ispotato_errors_total", "Internal or platform errors.", "platform", "kind", &i.errors);
-            let _ = writeln!(out, "# HELP ispotato_stage_seconds Time per pipeline stage.\n# TYPE ispotato_stage_seconds histogram");
-            for (stage, h) in &i.latency {
-                for (b, n) in BUCKETS.iter().zip(h.counts) {
-                    let _ = writeln!(out, "ispotato_stage_seconds_bucket{{stage=\"{stage}\",le=\"{b}\"}} {n}");
-                }
-                let _ = writeln!(out, "ispotato_stage_seconds_bucket{{stage=\"{stage}\",le=\"+Inf\"}} {}", h.total);
-                let _ = writeln!(out, "ispotato_stage_seconds_sum{{stage=\"{stage}\"}} {}", h.sum);
-                let _ = writeln!(out, "ispotato_stage_seconds_count{{stage=\"{stage}\"}} {}", h.total);
-            }
+            histograms(&mut out, "ispotato_stage_seconds", "Time per pipeline stage.", "stage", i.latency.iter().map(|(k, h)| (*k, h)));
+            counter(&mut out, "ispotato_http_requests_total", "Web requests answered, by route and status.", "route", "status", &i.http_requests);
+            histograms(
+                &mut out,
+                "ispotato_http_request_seconds",
+                "Time to answer a web request, by route.",
+                "route",
+                i.http_latency.iter().map(|(k, h)| (k.as_str(), h)),
+            );
             let _ = writeln!(out, "# HELP ispotato_queue_depth Images admitted to the inference queue and not finished.\n# TYPE ispotato_queue_depth gauge\nispotato_queue_depth {queue_depth}");
             let _ = writeln!(out, "# HELP ispotato_frontend_connected Whether each front end is connected.\n# TYPE ispotato_frontend_connected gauge");
             for (f, c) in &i.frontends {

@@ -23,7 +23,7 @@ pub async fn on_button(h: &Handler, ctx: &Context, c: &ComponentInteraction) {
         is_bot: c.user.bot,
     };
     let text = match h.services.vote(PLATFORM, voter, agree, VoteSource::Button, None).await {
-        Ok(thanks) => thanks.to_string(),
+        Ok(outcome) => outcome.thanks().to_string(),
         Err(refusal) => {
             h.services.report(PLATFORM, "vote", &refusal);
             refusal.sorry()

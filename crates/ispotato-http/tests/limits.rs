@@ -18,6 +18,7 @@ fn limits() -> ListenerLimits {
         max_body_bytes: 1000,
         max_header_bytes: 8192,
         max_connection_age: Duration::from_secs(30),
+        max_buffered_bytes: 1500,
     }
 }
 
@@ -31,6 +32,13 @@ async fn start(limits: ListenerLimits) -> SocketAddr {
         .route(
             "/echo",
             post(|body: String| async move { format!("{} bytes", body.len()) }),
+        )
+        .route(
+            "/slow",
+            post(|body: String| async move {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                format!("{} bytes", body.len())
+            }),
         );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -142,6 +150,29 @@ async fn bodies_are_limited_in_size_and_time() {
     let slow = exchange(addr, post("abc", 900).as_bytes()).await;
     assert!(slow.contains("408"), "{slow:?}");
     assert!(started.elapsed() < Duration::from_millis(1500));
+}
+
+#[tokio::test]
+async fn bodies_held_at_once_stay_within_the_listener_budget() {
+    let addr = start(limits()).await;
+    let post = |path: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 900\r\n\r\n{}",
+            "a".repeat(900)
+        )
+    };
+    // The first body (900 of the 1500 bytes) is held while its handler works...
+    let first = tokio::spawn(async move { exchange(addr, post("/slow").as_bytes()).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ...so a second one does not fit: refused with a Retry-After, not buffered.
+    let second = exchange(addr, post("/echo").as_bytes()).await;
+    assert!(second.contains("503"), "{second:?}");
+    assert!(second.to_ascii_lowercase().contains("retry-after: 5"), "{second:?}");
+    let first = first.await.unwrap();
+    assert!(first.contains("200 OK") && first.contains("900 bytes"), "{first:?}");
+    // Once the first is answered its share is back.
+    let third = exchange(addr, post("/echo").as_bytes()).await;
+    assert!(third.contains("200 OK"), "{third:?}");
 }
 
 #[tokio::test]

@@ -40,7 +40,7 @@ pub async fn on_button(bot: TgBot, q: CallbackQuery, ctx: Arc<Context>) -> Handl
         .vote(PLATFORM, voter, agree, VoteSource::Button, None)
         .await
     {
-        Ok(thanks) => thanks.to_string(),
+        Ok(outcome) => outcome.thanks().to_string(),
         Err(refusal) => {
             ctx.services.report(PLATFORM, "vote", &refusal);
             refusal.sorry()

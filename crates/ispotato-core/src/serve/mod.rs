@@ -2,6 +2,7 @@
 //! [`Platform`] names, how a reply reads ([`words`]), and the one composition root
 //! ([`compose::build`]) that `ispotato run` and every test use.
 
+pub mod answer;
 pub mod compose;
 mod platform;
 mod refusal;
@@ -9,5 +10,5 @@ mod services;
 pub mod words;
 
 pub use platform::Platform;
-pub use refusal::Refusal;
+pub use refusal::{Refusal, BUSY_RETRY_AFTER};
 pub use services::{ImageOutcome, Judgement, NamedImage, Quota, ReplyPlace, Services, Throttled, Voter};

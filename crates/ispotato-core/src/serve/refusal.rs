@@ -6,6 +6,7 @@
 //! Internal error text never reaches a user through a `Refusal`.
 
 use std::fmt;
+use std::time::Duration;
 
 use crate::error::{ClassifyError, IngestError};
 use crate::judge::JudgeError;
@@ -18,6 +19,8 @@ pub enum Refusal {
         reason: &'static str,
         /// Written for the user, as the end of "Sorry, ...".
         message: String,
+        /// When trying again makes sense (rate limits, a full queue).
+        retry_after: Option<Duration>,
     },
     /// Failed on our side; logged in full with `reference` when it was made.
     Unexpected { reason: &'static str, reference: String },
@@ -30,6 +33,25 @@ impl Refusal {
         Self::Declined {
             reason,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Declined for now: the user may try again after `retry_after`.
+    pub fn later(reason: &'static str, message: impl Into<String>, retry_after: Duration) -> Self {
+        Self::Declined {
+            reason,
+            message: message.into(),
+            retry_after: Some(retry_after),
+        }
+    }
+
+    /// How long to wait before trying again, when waiting helps.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Declined { retry_after, .. } => *retry_after,
+            Self::NoVerdict(all) => all.iter().filter_map(Refusal::retry_after).max(),
+            Self::Unexpected { .. } => None,
         }
     }
 
@@ -53,6 +75,15 @@ impl Refusal {
         match self {
             Self::Declined { reason, .. } | Self::Unexpected { reason, .. } => reason,
             Self::NoVerdict(_) => "no_verdict",
+        }
+    }
+
+    /// The stable code a client is told: [`reason`](Self::reason), except that a request of
+    /// one image that was refused reports that image's reason.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NoVerdict(all) if all.len() == 1 => all[0].code(),
+            other => other.reason(),
         }
     }
 
@@ -106,11 +137,16 @@ impl From<JudgeError> for Refusal {
     fn from(e: JudgeError) -> Self {
         match e {
             JudgeError::Ingest(e) => e.into(),
-            JudgeError::Classify(ClassifyError::Busy) => Self::declined("busy", ClassifyError::Busy.to_string()),
+            JudgeError::Classify(ClassifyError::Busy) => {
+                Self::later("busy", ClassifyError::Busy.to_string(), BUSY_RETRY_AFTER)
+            }
             JudgeError::Classify(e @ ClassifyError::Inference(_)) => Self::unexpected(e.reason(), &e),
         }
     }
 }
+
+/// What a full queue tells a client to wait: a few images' time on the workers.
+pub const BUSY_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// Eight hex digits: short enough to read out, enough to find the log line.
 fn new_reference() -> String {

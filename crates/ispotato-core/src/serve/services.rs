@@ -12,7 +12,7 @@ use crate::judge::{ImageInput, Judge, Judged};
 use crate::privacy::UserHasher;
 use crate::rate_limit::RateLimiter;
 use crate::serve::{Platform, Refusal};
-use crate::store::{unix_now, NewVerdict, Retraction, Store, StoreError, Vote, VoteSource};
+use crate::store::{unix_now, NewVerdict, Retraction, Stats, Store, StoreError, Vote, VoteOutcome, VoteSource};
 use crate::telemetry::Telemetry;
 use crate::trivia::{Fact, TriviaError, TriviaService};
 
@@ -85,6 +85,14 @@ pub enum Throttled {
     User { limit: usize, retry_after: Duration },
     #[error("I'm very busy right now; try again in {} s", .retry_after.as_secs())]
     Global { retry_after: Duration },
+}
+
+impl Throttled {
+    pub fn retry_after(&self) -> Duration {
+        match self {
+            Self::User { retry_after, .. } | Self::Global { retry_after } => *retry_after,
+        }
+    }
 }
 
 /// One image of a request: a name to show beside its answer and where to get it.
@@ -163,9 +171,10 @@ impl Services {
         let user_hash = self.hasher.hash(platform.as_str(), user_id);
         let limit = requests_in_flight_per_user(self.judge.queue().capacity());
         let in_flight = self.in_flight.enter(&user_hash, limit).ok_or_else(|| {
-            Refusal::declined(
+            Refusal::later(
                 "user_busy",
                 "I'm still on your earlier images; send more once I've answered those",
+                super::refusal::BUSY_RETRY_AFTER,
             )
         })?;
         self.user_limiter
@@ -179,7 +188,7 @@ impl Services {
                     .try_take("*", images)
                     .map_err(|retry_after| Throttled::Global { retry_after })
             })
-            .map_err(|t| Refusal::declined("rate_limited", t.to_string()))?;
+            .map_err(|t| Refusal::later("rate_limited", t.to_string(), t.retry_after()))?;
         Ok(Quota {
             platform,
             user_hash,
@@ -301,15 +310,21 @@ impl Services {
         }
     }
 
-    /// The `/potatostats` text: verdicts and what the votes say, all time.
-    pub async fn stats_text(&self) -> Result<String, Refusal> {
-        let stats = self.blocking(|store| store.stats(None)).await;
-        stats
-            .map(|s| crate::stats::render(&s, "so far"))
+    /// Verdicts and what the votes say about them over the last `window` (all time: `None`).
+    pub async fn stats(&self, window: Option<Duration>) -> Result<Stats, Refusal> {
+        let since = window.map(|w| unix_now() - w.as_secs() as i64);
+        self.blocking(move |store| store.stats(since))
+            .await
             .map_err(|e| Refusal::unexpected("store", &e))
     }
 
-    /// Stores a vote on a verdict message and returns the short thanks for the voter.
+    /// The `/potatostats` text: verdicts and what the votes say, all time.
+    pub async fn stats_text(&self) -> Result<String, Refusal> {
+        self.stats(None).await.map(|s| crate::stats::render(&s, "so far"))
+    }
+
+    /// Stores a vote on a verdict message; the outcome's [`VoteOutcome::thanks`] is the short
+    /// answer for the voter.
     pub async fn vote(
         &self,
         platform: Platform,
@@ -317,7 +332,7 @@ impl Services {
         agree: bool,
         source: VoteSource,
         emoji: Option<String>,
-    ) -> Result<&'static str, Refusal> {
+    ) -> Result<VoteOutcome, Refusal> {
         if !voter.is_bot {
             self.telemetry.vote(platform.as_str(), source.as_str());
         }
@@ -333,9 +348,7 @@ impl Services {
             created_at: unix_now(),
         };
         let outcome = self.blocking(move |store| store.record_vote(&vote)).await;
-        outcome
-            .map(|o| o.thanks())
-            .map_err(|e| Refusal::unexpected("store", &e))
+        outcome.map_err(|e| Refusal::unexpected("store", &e))
     }
 
     /// Removes a reaction vote (the reaction was taken back).

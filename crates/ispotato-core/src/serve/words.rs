@@ -4,7 +4,7 @@
 use crate::judge::Judged;
 use crate::serve::ImageOutcome;
 use crate::trivia::Fact;
-use crate::verdict::{confidence_bar, Label};
+use crate::verdict::{confidence_bar, Label, Verdict};
 
 /// A platform's way of writing a reply.
 pub struct Style {
@@ -16,6 +16,15 @@ pub struct Style {
     pub bar_wrap: fn(String) -> String,
     /// Whether several images are listed with their names ("2. b.jpg: ...").
     pub names: bool,
+}
+
+/// What to try next when the model could not decide (`None` when it did).
+pub fn hint(v: &Verdict) -> Option<&'static str> {
+    match v.label {
+        _ if v.blank => Some("That image looks blank: send a photo of the thing itself."),
+        Label::Unsure => Some("Try a closer, well-lit photo of just the thing."),
+        Label::Potato | Label::NotPotato => None,
+    }
 }
 
 /// One image's verdict line.
