@@ -194,8 +194,16 @@ pub trait Store: Send + Sync {
     /// Removes a reaction vote (only a vote that came from that same reaction). Returns whether
     /// a vote was removed.
     fn retract_vote(&self, retraction: &Retraction) -> Result<bool, StoreError>;
+    /// A deck's draw state as stored (none before its first draw).
     fn load_draw_state(&self, deck_key: &str) -> Result<Option<DrawState>, StoreError>;
-    fn save_draw_state(&self, deck_key: &str, state: &DrawState) -> Result<(), StoreError>;
+    /// Draws from a deck in one transaction: reads its state, lets `pick` change it and name a
+    /// fact, writes it back. Draws for the same deck, from any thread or process sharing the
+    /// store, are serialised, so two at once never serve the same fact.
+    fn draw(
+        &self,
+        deck_key: &str,
+        pick: &mut dyn FnMut(&mut DrawState) -> Option<String>,
+    ) -> Result<Option<String>, StoreError>;
     fn stats(&self, since: Option<i64>) -> Result<Stats, StoreError>;
     /// Verdicts that have a majority opinion (ties and `unsure` verdicts are left out).
     fn feedback_examples(&self) -> Result<Vec<FeedbackExample>, StoreError>;

@@ -88,6 +88,22 @@ impl SqliteStore {
     }
 }
 
+fn read_draw_state(conn: &Connection, deck_key: &str) -> Result<Option<DrawState>, StoreError> {
+    let row: Option<(String, Option<String>)> = conn
+        .query_row(
+            "SELECT served, last_id FROM draw_states WHERE deck_key = ?1",
+            params![deck_key],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    row.map(|(served, last)| {
+        let served: Vec<String> =
+            serde_json::from_str(&served).map_err(|e| StoreError::Corrupt(format!("draw state {deck_key}: {e}")))?;
+        Ok(DrawState { served, last })
+    })
+    .transpose()
+}
+
 /// Creates the database's folder (owner-only, when it is new) and the database file
 /// (owner-only read and write, when it is new): verdicts and votes are nobody else's business.
 fn create_private(path: &std::path::Path) -> std::io::Result<()> {
@@ -269,31 +285,31 @@ impl Store for SqliteStore {
     }
 
     fn load_draw_state(&self, deck_key: &str) -> Result<Option<DrawState>, StoreError> {
-        let conn = self.lock();
-        let row: Option<(String, Option<String>)> = conn
-            .query_row(
-                "SELECT served, last_id FROM draw_states WHERE deck_key = ?1",
-                params![deck_key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
-        row.map(|(served, last)| {
-            let served: Vec<String> = serde_json::from_str(&served)
-                .map_err(|e| StoreError::Corrupt(format!("draw state {deck_key}: {e}")))?;
-            Ok(DrawState { served, last })
-        })
-        .transpose()
+        read_draw_state(&self.lock(), deck_key)
     }
 
-    fn save_draw_state(&self, deck_key: &str, state: &DrawState) -> Result<(), StoreError> {
+    fn draw(
+        &self,
+        deck_key: &str,
+        pick: &mut dyn FnMut(&mut DrawState) -> Option<String>,
+    ) -> Result<Option<String>, StoreError> {
+        let mut conn = self.lock();
+        // IMMEDIATE takes the write lock before reading, so another process's draw for the
+        // same deck waits for this one's commit instead of reading the same state.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut state = read_draw_state(&tx, deck_key)?.unwrap_or_default();
+        let Some(id) = pick(&mut state) else {
+            return Ok(None);
+        };
         let served = serde_json::to_string(&state.served).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.lock().execute(
+        tx.execute(
             "INSERT INTO draw_states (deck_key, served, last_id, updated_at) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (deck_key) DO UPDATE SET served = excluded.served, last_id = excluded.last_id,
                 updated_at = excluded.updated_at",
             params![deck_key, served, state.last, super::unix_now()],
         )?;
-        Ok(())
+        tx.commit()?;
+        Ok(Some(id))
     }
 
     fn stats(&self, since: Option<i64>) -> Result<Stats, StoreError> {

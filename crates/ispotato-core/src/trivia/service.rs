@@ -23,8 +23,6 @@ pub struct TriviaService {
     path: PathBuf,
     deck: RwLock<Arc<Deck>>,
     store: Arc<dyn Store>,
-    // Serialises draws so two requests in one chat cannot serve the same fact.
-    draw_lock: std::sync::Mutex<()>,
 }
 
 impl TriviaService {
@@ -36,7 +34,6 @@ impl TriviaService {
             path: path.to_path_buf(),
             deck: RwLock::new(Arc::new(deck)),
             store,
-            draw_lock: Default::default(),
         })
     }
 
@@ -76,10 +73,10 @@ impl TriviaService {
         }
         let ids = deck.ids(topic.as_deref());
         let key = format!("{chat_key}|{}", topic.as_deref().unwrap_or("*"));
-        let _guard = self.draw_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut state = self.store.load_draw_state(&key)?.unwrap_or_default();
-        let id = draw(&ids, &mut state, &mut rand::rng()).ok_or(TriviaError::Empty)?;
-        self.store.save_draw_state(&key, &state)?;
+        let id = self
+            .store
+            .draw(&key, &mut |state| draw(&ids, state, &mut rand::rng()))?
+            .ok_or(TriviaError::Empty)?;
         deck.get(&id).cloned().ok_or(TriviaError::Empty)
     }
 
