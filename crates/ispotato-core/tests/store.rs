@@ -194,8 +194,18 @@ fn migrations_apply_once_and_refuse_newer_schemas() {
     let path = temp_db("migrate");
     {
         let store = SqliteStore::open(StoreConfig::new(&path)).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 1);
+        assert_eq!(store.schema_version().unwrap(), 2);
         store.record_verdict(&verdict("m1", Label::Potato, 1), None).unwrap();
+    }
+    // A database at version 1 (before deliveries) is brought up to date, its data kept.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TABLE deliveries; PRAGMA user_version = 1;")
+        .unwrap();
+    drop(conn);
+    {
+        let store = SqliteStore::open(StoreConfig::new(&path)).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 2);
+        assert!(store.claim_update("telegram", "1").unwrap(), "the new table is there");
     }
     let store = SqliteStore::open(StoreConfig::new(&path)).unwrap();
     assert_eq!(store.counts().unwrap().0, 1, "data survives reopening");
@@ -207,6 +217,38 @@ fn migrations_apply_once_and_refuse_newer_schemas() {
         SqliteStore::open(StoreConfig::new(&path)),
         Err(StoreError::TooNew { found: 99, .. })
     ));
+}
+
+#[test]
+fn an_update_is_claimed_once_per_platform_across_store_handles() {
+    let path = temp_db("claims");
+    let first = SqliteStore::open(StoreConfig::new(&path)).unwrap();
+    // A second handle on the same file stands for a second replica (or process).
+    let second = SqliteStore::open(StoreConfig::new(&path)).unwrap();
+    assert!(first.claim_update("telegram", "1001").unwrap());
+    assert!(
+        !second.claim_update("telegram", "1001").unwrap(),
+        "a redelivery is not claimed again"
+    );
+    assert!(!first.claim_update("telegram", "1001").unwrap());
+    assert!(second.claim_update("telegram", "1002").unwrap());
+    assert!(first.claim_update("discord", "1001").unwrap(), "ids are per platform");
+    // Sixteen threads over both handles racing for the same 50 ids: each claimed exactly once.
+    let stores = [std::sync::Arc::new(first), std::sync::Arc::new(second)];
+    let claimed: usize = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..16)
+            .map(|t| {
+                let store = stores[t % 2].clone();
+                scope.spawn(move || {
+                    (0..50)
+                        .filter(|i| store.claim_update("telegram", &format!("race-{i}")).unwrap())
+                        .count()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).sum()
+    });
+    assert_eq!(claimed, 50);
 }
 
 #[test]

@@ -60,6 +60,7 @@ pub async fn run(
     {
         tracing::warn!(error = %scrub(&e), "could not publish the command list");
     }
+    let store = services.store.clone();
     let context = Arc::new(state::Context::new(services, config.clone()));
     let mut dispatcher = Dispatcher::builder(bot.clone(), dispatch::schema())
         .dependencies(dptree::deps![context, me])
@@ -89,7 +90,7 @@ pub async fn run(
             dispatcher.dispatch_with_listener(listener, listener_errors).await;
         }
         Some(webhook) => {
-            let listener = webhook::start(bot.clone(), webhook).await?;
+            let listener = webhook::start(bot.clone(), webhook, store).await?;
             dispatcher.dispatch_with_listener(listener, listener_errors).await;
         }
     }

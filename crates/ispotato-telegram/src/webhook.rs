@@ -2,7 +2,9 @@
 //! `X-Telegram-Bot-Api-Secret-Token`; anything without the right secret gets 401 and is never
 //! parsed or dispatched. The listener is the shared one (`ispotato_http::serve`: connection cap,
 //! header, idle and body timeouts, body limit), and an update that does not parse is answered
-//! and logged by its size and error here, never whole.
+//! and logged by its size and error here, never whole. Each update is claimed in the store by
+//! its `update_id` before it is dispatched: one Telegram redelivers (a slow answer, a restart)
+//! or several replicas behind one URL each receive, is answered once.
 
 use axum::extract::Request;
 use axum::http::StatusCode;
@@ -12,10 +14,12 @@ use std::sync::Arc;
 
 use ispotato_core::rate_limit::RateLimiter;
 use ispotato_core::secret::SecretString;
+use ispotato_core::store::Store;
 use teloxide::update_listeners::webhooks::{axum_to_router, Options};
 use teloxide::update_listeners::UpdateListener;
 
 use crate::config::WebhookConfig;
+use crate::state::PLATFORM;
 use crate::{TelegramError, TgBot};
 
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
@@ -24,7 +28,13 @@ pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 /// rest only at DEBUG, so a flood of either cannot flood the log.
 const REFUSALS_LOGGED_PER_MINUTE: usize = 5;
 
-async fn check_secret(secret: SecretString, warnings: Arc<RateLimiter>, request: Request, next: Next) -> Response {
+async fn check_secret(
+    secret: SecretString,
+    warnings: Arc<RateLimiter>,
+    store: Arc<dyn Store>,
+    request: Request,
+    next: Next,
+) -> Response {
     let ok = request
         .headers()
         .get(SECRET_HEADER)
@@ -42,17 +52,45 @@ async fn check_secret(secret: SecretString, warnings: Arc<RateLimiter>, request:
     let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
         return status(StatusCode::BAD_REQUEST);
     };
-    if let Err(e) = serde_json::from_slice::<teloxide::types::Update>(&bytes) {
-        if warnings.try_take("unparsable", 1).is_ok() {
-            tracing::warn!(bytes = bytes.len(), error = %e, "webhook update that does not parse dropped");
-        } else {
-            tracing::debug!(bytes = bytes.len(), error = %e, "webhook update that does not parse dropped");
+    let update = match serde_json::from_slice::<teloxide::types::Update>(&bytes) {
+        Ok(update) => update,
+        Err(e) => {
+            if warnings.try_take("unparsable", 1).is_ok() {
+                tracing::warn!(bytes = bytes.len(), error = %e, "webhook update that does not parse dropped");
+            } else {
+                tracing::debug!(bytes = bytes.len(), error = %e, "webhook update that does not parse dropped");
+            }
+            // 200: Telegram would otherwise send the same broken update again and again.
+            return status(StatusCode::OK);
         }
-        // 200: Telegram would otherwise send the same broken update again and again.
+    };
+    if !first_delivery(store, update.id.0).await {
         return status(StatusCode::OK);
     }
     next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
         .await
+}
+
+/// Whether this update is new (claimed now in the store); a store that cannot answer lets the
+/// update through: answering twice beats not answering.
+async fn first_delivery(store: Arc<dyn Store>, update_id: u32) -> bool {
+    let claimed =
+        tokio::task::spawn_blocking(move || store.claim_update(PLATFORM.as_str(), &update_id.to_string())).await;
+    match claimed {
+        Ok(Ok(true)) => true,
+        Ok(Ok(false)) => {
+            tracing::info!(update_id, "webhook update delivered again; it was taken already");
+            false
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(update_id, error = %e, "could not claim a webhook update; handling it anyway");
+            true
+        }
+        Err(e) => {
+            tracing::warn!(update_id, error = %e, "could not claim a webhook update; handling it anyway");
+            true
+        }
+    }
 }
 
 fn status(code: StatusCode) -> Response {
@@ -69,6 +107,7 @@ const WEBHOOK_LIMITS: ispotato_http::ListenerLimits = ispotato_http::ListenerLim
 pub async fn start(
     bot: TgBot,
     config: &WebhookConfig,
+    store: Arc<dyn Store>,
 ) -> Result<impl UpdateListener<Err = std::convert::Infallible>, TelegramError> {
     let secret = config.secret.secret().clone();
     // The secret's form was checked when it was parsed, so teloxide accepts it.
@@ -78,7 +117,7 @@ pub async fn start(
         .map_err(|e| TelegramError::Startup(secret.scrub(&e.to_string())))?;
     let warnings = Arc::new(RateLimiter::per_minute(REFUSALS_LOGGED_PER_MINUTE));
     let router = router.layer(axum::middleware::from_fn(move |req, next| {
-        check_secret(secret.clone(), warnings.clone(), req, next)
+        check_secret(secret.clone(), warnings.clone(), store.clone(), req, next)
     }));
     let tcp = tokio::net::TcpListener::bind(config.listen)
         .await

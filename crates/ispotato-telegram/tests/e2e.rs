@@ -417,6 +417,34 @@ async fn webhook_requires_the_secret() {
     assert_eq!(right.status().as_u16(), 200);
     let sent = h.fake.wait_for("sendMessage", 1, WAIT).await;
     assert!(text_of(&sent[0]).starts_with("Send me a photo"), "{sent:?}");
+    // The same update delivered again (Telegram retrying, or a second replica's copy) is
+    // acknowledged and not answered twice; a new one is.
+    for _ in 0..2 {
+        let again = client
+            .post(&url)
+            .header("X-Telegram-Bot-Api-Secret-Token", "hook-secret-42")
+            .json(&update)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status().as_u16(), 200);
+    }
+    let next = json!({ "update_id": 2, "message": fake::text_message(2, 42, "/start", json!([{ "type": "bot_command", "offset": 0, "length": 6 }])) });
+    let fresh = client
+        .post(&url)
+        .header("X-Telegram-Bot-Api-Secret-Token", "hook-secret-42")
+        .json(&next)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status().as_u16(), 200);
+    h.fake.wait_for("sendMessage", 2, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        h.fake.calls("sendMessage").len(),
+        2,
+        "update 1 answered once, update 2 once"
+    );
     // An update that does not parse is answered (Telegram would resend it forever otherwise)
     // and logged by its size and error, never whole.
     let junk = format!(

@@ -46,4 +46,14 @@ pub const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL
     );
     "#,
+    // 2: platform updates already taken (webhook replicas answer a redelivered update once).
+    r#"
+    CREATE TABLE deliveries (
+        platform TEXT NOT NULL,
+        update_id TEXT NOT NULL,
+        received_at INTEGER NOT NULL,
+        PRIMARY KEY (platform, update_id)
+    );
+    CREATE INDEX deliveries_received ON deliveries (received_at);
+    "#,
 ];

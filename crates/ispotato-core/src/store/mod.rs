@@ -204,6 +204,10 @@ pub trait Store: Send + Sync {
         deck_key: &str,
         pick: &mut dyn FnMut(&mut DrawState) -> Option<String>,
     ) -> Result<Option<String>, StoreError>;
+    /// Claims a platform update by its id: `true` the first time, `false` when this update was
+    /// claimed before (a redelivery, or another replica took it). Claims older than a day are
+    /// forgotten (platforms stop redelivering long before).
+    fn claim_update(&self, platform: &str, update_id: &str) -> Result<bool, StoreError>;
     fn stats(&self, since: Option<i64>) -> Result<Stats, StoreError>;
     /// Verdicts that have a majority opinion (ties and `unsure` verdicts are left out).
     fn feedback_examples(&self) -> Result<Vec<FeedbackExample>, StoreError>;

@@ -88,6 +88,9 @@ impl SqliteStore {
     }
 }
 
+/// How long a claimed update is remembered.
+const DELIVERY_MEMORY_SECONDS: i64 = 24 * 3600;
+
 fn read_draw_state(conn: &Connection, deck_key: &str) -> Result<Option<DrawState>, StoreError> {
     let row: Option<(String, Option<String>)> = conn
         .query_row(
@@ -310,6 +313,26 @@ impl Store for SqliteStore {
         )?;
         tx.commit()?;
         Ok(Some(id))
+    }
+
+    fn claim_update(&self, platform: &str, update_id: &str) -> Result<bool, StoreError> {
+        let now = super::unix_now();
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let claimed = tx.execute(
+            "INSERT INTO deliveries (platform, update_id, received_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (platform, update_id) DO NOTHING",
+            params![platform, update_id, now],
+        )? == 1;
+        // Forget old claims now and then (about one claim in a hundred pays for it).
+        if claimed && update_id.bytes().map(u32::from).sum::<u32>() % 100 == 0 {
+            tx.execute(
+                "DELETE FROM deliveries WHERE received_at < ?1",
+                params![now - DELIVERY_MEMORY_SECONDS],
+            )?;
+        }
+        tx.commit()?;
+        Ok(claimed)
     }
 
     fn stats(&self, since: Option<i64>) -> Result<Stats, StoreError> {

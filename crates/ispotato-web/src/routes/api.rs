@@ -36,9 +36,15 @@ fn csrf_header_ok(state: &WebState, client: &Client, request: &Request) -> bool 
 
 #[derive(serde::Deserialize, Default)]
 pub struct ClassifyQuery {
-    /// Add the judged centre crop as a `data:` URL.
+    /// Add the judged centre crop as a `data:` URL ("true" or "1"; anything else: no).
     #[serde(default)]
-    thumbnail: bool,
+    thumbnail: Option<String>,
+}
+
+impl ClassifyQuery {
+    fn thumbnail(&self) -> bool {
+        matches!(self.thumbnail.as_deref(), Some("true" | "1" | "yes"))
+    }
 }
 
 pub async fn classify(
@@ -59,7 +65,7 @@ pub async fn classify(
         Ok(verdict) => {
             let mut body = answer::verdict_json(&input, &verdict.judged, verdict.elapsed);
             body["verdict_id"] = json!(verdict.id);
-            if query.thumbnail {
+            if query.thumbnail() {
                 body["thumbnail"] = json!(judging::thumbnail_data_url(&verdict.judged));
             }
             Json(body).into_response()
