@@ -355,6 +355,17 @@ async fn transient_send_failures_are_retried() {
     h.stop().await;
 }
 
+/// Posts one update to the webhook with `secret` in Telegram's header.
+async fn post_hook(client: &reqwest::Client, url: &str, secret: &str, update: &serde_json::Value) -> reqwest::Response {
+    client
+        .post(url)
+        .header("X-Telegram-Bot-Api-Secret-Token", secret)
+        .json(update)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_requires_the_secret() {
     let port = {
@@ -384,13 +395,7 @@ async fn webhook_requires_the_secret() {
         }
     }
     assert_eq!(status, 401, "no secret header");
-    let wrong = client
-        .post(&url)
-        .header("X-Telegram-Bot-Api-Secret-Token", "hook-secret-43")
-        .json(&update)
-        .send()
-        .await
-        .unwrap();
+    let wrong = post_hook(&client, &url, "hook-secret-43", &update).await;
     assert_eq!(wrong.status().as_u16(), 401);
     // A flood of unauthenticated requests is refused without flooding the log.
     for _ in 0..30 {
@@ -407,36 +412,18 @@ async fn webhook_requires_the_secret() {
         h.fake.calls("sendMessage").is_empty(),
         "rejected updates are not processed"
     );
-    let right = client
-        .post(&url)
-        .header("X-Telegram-Bot-Api-Secret-Token", "hook-secret-42")
-        .json(&update)
-        .send()
-        .await
-        .unwrap();
+    let right = post_hook(&client, &url, "hook-secret-42", &update).await;
     assert_eq!(right.status().as_u16(), 200);
     let sent = h.fake.wait_for("sendMessage", 1, WAIT).await;
     assert!(text_of(&sent[0]).starts_with("Send me a photo"), "{sent:?}");
     // The same update delivered again (Telegram retrying, or a second replica's copy) is
     // acknowledged and not answered twice; a new one is.
     for _ in 0..2 {
-        let again = client
-            .post(&url)
-            .header("X-Telegram-Bot-Api-Secret-Token", "hook-secret-42")
-            .json(&update)
-            .send()
-            .await
-            .unwrap();
+        let again = post_hook(&client, &url, "hook-secret-42", &update).await;
         assert_eq!(again.status().as_u16(), 200);
     }
     let next = json!({ "update_id": 2, "message": fake::text_message(2, 42, "/start", json!([{ "type": "bot_command", "offset": 0, "length": 6 }])) });
-    let fresh = client
-        .post(&url)
-        .header("X-Telegram-Bot-Api-Secret-Token", "hook-secret-42")
-        .json(&next)
-        .send()
-        .await
-        .unwrap();
+    let fresh = post_hook(&client, &url, "hook-secret-42", &next).await;
     assert_eq!(fresh.status().as_u16(), 200);
     h.fake.wait_for("sendMessage", 2, WAIT).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
