@@ -136,9 +136,7 @@ pub enum Web {
 fn web_config(args: &RunArgs, web: Web) -> anyhow::Result<Option<WebConfig>> {
     let listen = match (args.web_listen, web) {
         (Some(listen), _) => listen,
-        (None, Web::Always) => ispotato_web::DEFAULT_LISTEN
-            .parse()
-            .context("the default web address")?,
+        (None, Web::Always) => ispotato_web::DEFAULT_LISTEN,
         (None, Web::WhenAsked) => return Ok(None),
     };
     let mut config = WebConfig::new(listen);

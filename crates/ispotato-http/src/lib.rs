@@ -13,7 +13,6 @@
 //! - a **connection lifetime**: after it the connection finishes its request and closes, so a
 //!   client that never reads its response cannot hold a slot.
 
-use std::error::Error as _;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +23,7 @@ use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
-use http_body_util::{BodyExt, LengthLimitError};
+use http_body_util::BodyExt;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
@@ -256,13 +255,7 @@ async fn read_within(
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
             tracing::debug!(error = %e, "request body unreadable");
-            if e.source()
-                .is_some_and(|s| s.downcast_ref::<LengthLimitError>().is_some())
-            {
-                BodyRefusal::TooLarge { limit }
-            } else {
-                BodyRefusal::Unreadable
-            }
+            BodyRefusal::Unreadable
         })?;
         let Ok(data) = frame.into_data() else { continue };
         if bytes.len() + data.len() > limit {

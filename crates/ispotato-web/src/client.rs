@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
+use ispotato_core::secret::constant_time_eq;
 
 use crate::state::WebState;
 
@@ -99,10 +100,6 @@ pub fn csrf_ok(state: &WebState, client: &Client, presented: Option<&str>) -> bo
         (Some(browser), Some(token)) => constant_time_eq(csrf_token(state, browser).as_bytes(), token.as_bytes()),
         _ => false,
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The browser id in the request's cookies, if well-formed.

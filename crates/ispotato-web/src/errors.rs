@@ -42,15 +42,6 @@ impl Face {
     }
 }
 
-/// A size for people: "20 MB", "300 KB".
-fn human_bytes(n: usize) -> String {
-    if n >= 1024 * 1024 {
-        format!("{} MB", n / (1024 * 1024))
-    } else {
-        format!("{} KB", n.div_ceil(1024))
-    }
-}
-
 /// The status a refusal is answered with.
 pub fn status_for(refusal: &Refusal) -> StatusCode {
     if let Refusal::NoVerdict(all) = refusal {
@@ -114,7 +105,10 @@ pub fn body_refused(refused: BodyRefusal, parts: &Parts) -> Response {
     let refusal = match refused {
         BodyRefusal::TooLarge { limit } => Refusal::declined(
             "too_large",
-            format!("that upload is too large (the limit is {})", human_bytes(limit)),
+            format!(
+                "that upload is too large (the limit is {})",
+                html::human_bytes(limit as u64)
+            ),
         ),
         BodyRefusal::TooSlow => Refusal::declined("too_slow", "the upload took too long; try a smaller image"),
         BodyRefusal::Busy => Refusal::later(

@@ -31,8 +31,8 @@ use tokio::net::TcpListener;
 
 pub use state::WebState;
 
-/// The address the page is served on unless told otherwise.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The address the page is served on unless told otherwise: 127.0.0.1:8080.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(std::net::Ipv4Addr::LOCALHOST, 8080));
 
 /// How the web front end is served.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::judge::{ImageInput, Judge, Judged};
 use crate::privacy::UserHasher;
 use crate::rate_limit::RateLimiter;
-use crate::serve::{Platform, Refusal};
+use crate::serve::{Platform, Refusal, BUSY_RETRY_AFTER};
 use crate::store::{unix_now, NewVerdict, Retraction, Stats, Store, StoreError, Vote, VoteOutcome, VoteSource};
 use crate::telemetry::Telemetry;
 use crate::trivia::{Fact, TriviaError, TriviaService};
@@ -174,7 +174,7 @@ impl Services {
             Refusal::later(
                 "user_busy",
                 "I'm still on your earlier images; send more once I've answered those",
-                super::refusal::BUSY_RETRY_AFTER,
+                BUSY_RETRY_AFTER,
             )
         })?;
         self.user_limiter

@@ -28,6 +28,15 @@ pub fn esc(text: &str) -> String {
     out
 }
 
+/// A size for people: "20 MB", "300 KB".
+pub fn human_bytes(n: u64) -> String {
+    if n >= 1024 * 1024 {
+        format!("{} MB", n / (1024 * 1024))
+    } else {
+        format!("{} KB", n.div_ceil(1024))
+    }
+}
+
 /// "1 vote", "2 votes".
 pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })

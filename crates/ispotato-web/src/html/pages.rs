@@ -7,10 +7,10 @@ use axum::response::Html;
 use ispotato_core::store::{Estimate, Stats};
 use ispotato_core::ModelCard;
 
-use super::{count, esc, layout, Section};
+use super::{count, esc, human_bytes, layout, Section};
 
 /// The home page: the form, and under it the result of the last request (if any).
-pub fn home_page(csrf: &str, max_image_mb: u64, result: Option<&str>) -> Html<String> {
+pub fn home_page(csrf: &str, max_image_bytes: u64, result: Option<&str>) -> Html<String> {
     let main = format!(
         "<section class=\"card intro\"><h1>Is this a potato?</h1>\
          <p>Show me a photo and I'll tell you, and how sure I am.</p>\
@@ -20,7 +20,7 @@ pub fn home_page(csrf: &str, max_image_mb: u64, result: Option<&str>) -> Html<St
          <label class=\"button secondary\" for=\"image\">Choose a photo</label>\
          <input id=\"image\" name=\"image\" type=\"file\" accept=\"image/jpeg,image/png,image/webp,image/gif\" \
           aria-describedby=\"image-help\">\
-         <p id=\"image-help\" class=\"muted\">Or drop it here, or paste it. JPEG, PNG, WebP or GIF, up to {max_image_mb} MB.</p>\
+         <p id=\"image-help\" class=\"muted\">Or drop it here, or paste it. JPEG, PNG, WebP or GIF, up to {max_size}.</p>\
          <img id=\"preview\" class=\"preview\" alt=\"The photo you chose\" hidden>\
          </div>\
          <p class=\"camera\"><label class=\"button secondary\" for=\"camera\">📷 Take a photo</label>\
@@ -32,6 +32,7 @@ pub fn home_page(csrf: &str, max_image_mb: u64, result: Option<&str>) -> Html<St
          <p id=\"status\" class=\"muted\" role=\"status\" aria-live=\"polite\"></p>\
          </form></section>\n{result}",
         csrf = esc(csrf),
+        max_size = human_bytes(max_image_bytes),
         result = result.unwrap_or("<div id=\"result\" tabindex=\"-1\"></div>"),
     );
     layout("Is this a potato?", Section::Home, Some(csrf), &main)

@@ -43,19 +43,21 @@ pub fn router(state: Arc<WebState>) -> Router {
 }
 
 async fn not_found(request: Request) -> Response {
-    let (parts, _) = request.into_parts();
-    Failure::new(
-        Face::of(&parts),
+    refuse(
+        request,
         Refusal::declined("not_found", "there's nothing here (not even a potato)"),
     )
-    .into_response()
 }
 
 async fn method_not_allowed(request: Request) -> Response {
-    let (parts, _) = request.into_parts();
-    Failure::new(
-        Face::of(&parts),
+    refuse(
+        request,
         Refusal::declined("method_not_allowed", "that address doesn't take that kind of request"),
     )
-    .into_response()
+}
+
+/// A refusal in the face the request asked for (a page, a fragment, JSON).
+fn refuse(request: Request, refusal: Refusal) -> Response {
+    let (parts, _) = request.into_parts();
+    Failure::new(Face::of(&parts), refusal).into_response()
 }

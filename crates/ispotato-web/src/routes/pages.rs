@@ -30,21 +30,18 @@ fn page_csrf(state: &WebState, client: &Client) -> String {
     client.page_browser().map(|b| csrf_token(state, b)).unwrap_or_default()
 }
 
-fn max_image_mb(state: &WebState) -> u64 {
-    state.max_image_bytes() / (1024 * 1024)
-}
-
 pub async fn home(State(state): State<Arc<WebState>>, client: Client) -> Response {
-    html::home_page(&page_csrf(&state, &client), max_image_mb(&state), None).into_response()
+    html::home_page(&page_csrf(&state, &client), state.max_image_bytes(), None).into_response()
 }
 
 /// The form post: judge the file or URL, answer with the page (or, for the script, the result).
 pub async fn judge(State(state): State<Arc<WebState>>, client: Client, request: Request) -> Response {
     let face = Face::of_request(request.uri().path(), request.headers());
-    match judge_form(&state, &client, request).await {
+    let csrf = page_csrf(&state, &client);
+    match judge_form(&state, &client, &csrf, request).await {
         Ok(section) => match face {
             Face::Fragment => html::fragment(section).into_response(),
-            _ => html::home_page(&page_csrf(&state, &client), max_image_mb(&state), Some(&section)).into_response(),
+            _ => html::home_page(&csrf, state.max_image_bytes(), Some(&section)).into_response(),
         },
         Err(refusal) => {
             state.services.report(Platform::Web, "judge", &refusal);
@@ -53,7 +50,7 @@ pub async fn judge(State(state): State<Arc<WebState>>, client: Client, request: 
     }
 }
 
-async fn judge_form(state: &WebState, client: &Client, request: Request) -> Result<String, Refusal> {
+async fn judge_form(state: &WebState, client: &Client, csrf: &str, request: Request) -> Result<String, Refusal> {
     let submitted = upload::read(request).await?;
     if !csrf_ok(state, client, submitted.csrf.as_deref()) {
         return Err(csrf_refusal());
@@ -63,7 +60,6 @@ async fn judge_form(state: &WebState, client: &Client, request: Request) -> Resu
     let thumbnail = judging::thumbnail_data_url(&verdict.judged);
     let fact = judging::fact_for(state, client).await;
     let thresholds = state.services.judge.queue().classifier().card().thresholds;
-    let csrf = page_csrf(state, client);
     Ok(html::result_section(&ResultView {
         verdict_id: &verdict.id,
         name: &verdict.name,
@@ -72,7 +68,7 @@ async fn judge_form(state: &WebState, client: &Client, request: Request) -> Resu
         thumbnail: thumbnail.as_deref(),
         thresholds: (thresholds.lower, thresholds.upper),
         fact: fact.as_ref(),
-        csrf: &csrf,
+        csrf,
     }))
 }
 
