@@ -110,9 +110,14 @@ async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {
     let services = state.services;
     let mut problems = Vec::new();
     let store = services.store.clone();
-    match tokio::task::spawn_blocking(move || store.counts()).await {
-        Ok(Ok(_)) => {}
-        _ => problems.push("store unavailable".to_string()),
+    let backend = store.backend();
+    match tokio::task::spawn_blocking(move || store.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: the database does not answer");
+            problems.push(format!("database ({backend}) unavailable"));
+        }
+        Err(_) => problems.push(format!("database ({backend}) unavailable")),
     }
     for frontend in services.telemetry.disconnected() {
         problems.push(format!("{frontend} not connected"));
@@ -120,7 +125,10 @@ async fn readyz(State(state): State<AdminState>) -> (StatusCode, String) {
     if problems.is_empty() {
         (
             StatusCode::OK,
-            format!("ready: model {}\n", services.judge.queue().classifier().card().version),
+            format!(
+                "ready: model {}\ndatabase: {backend} ok\n",
+                services.judge.queue().classifier().card().version
+            ),
         )
     } else {
         (

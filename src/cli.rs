@@ -30,10 +30,18 @@ pub struct GlobalArgs {
     /// Log format on stderr (the level comes from ISPOTATO_LOG or RUST_LOG, default "warn").
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "ISPOTATO_LOG_FORMAT")]
     pub log_format: LogFormat,
-    /// The feedback database (SQLite). Default: $XDG_DATA_HOME/ispotato/ispotato.db, or
+    /// The feedback database: a SQLite file's path, or a PostgreSQL URL
+    /// (postgres://user@host[:port]/db[?sslmode=disable|prefer|require|verify-full&sslrootcert=PEM])
+    /// for several replicas sharing one database. Default: $XDG_DATA_HOME/ispotato/ispotato.db, or
     /// ~/.local/share/ispotato/ispotato.db.
-    #[arg(long, global = true, env = "ISPOTATO_DATABASE_PATH")]
-    pub database: Option<PathBuf>,
+    #[arg(long, global = true, env = "ISPOTATO_DATABASE_PATH", value_parser = parse_database_arg)]
+    pub database: Option<ispotato_core::store::DatabaseTarget>,
+    /// File holding the PostgreSQL password (else the URL's, else PGPASSWORD).
+    #[arg(long, global = true, env = "ISPOTATO_DATABASE_PASSWORD_FILE")]
+    pub database_password_file: Option<PathBuf>,
+    /// PostgreSQL connections this process keeps at most.
+    #[arg(long, global = true, env = "ISPOTATO_DATABASE_POOL", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub database_pool: u32,
     /// Trivia deck: a YAML file or a folder of them. Default: trivia/ next to the binary (or up
     /// to three folders above it), then ./trivia.
     #[arg(long, global = true, env = "ISPOTATO_TRIVIA")]
@@ -46,6 +54,11 @@ pub struct GlobalArgs {
     pub image_retention: std::time::Duration,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+fn parse_database_arg(s: &str) -> Result<ispotato_core::store::DatabaseTarget, String> {
+    s.parse()
+        .map_err(|e: ispotato_core::store::target::TargetError| e.to_string())
 }
 
 fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
@@ -125,6 +138,11 @@ pub enum Command {
         #[command(subcommand)]
         command: FeedbackCommand,
     },
+    /// The database itself: move a SQLite install onto PostgreSQL.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
     /// Retrain the potato head on frozen backbone features from labelled folders (DIR/potato/
     /// and DIR/<anything else>/, e.g. `feedback export` output), recalibrate, and write a new
     /// model version to --out.
@@ -199,6 +217,28 @@ pub enum FeedbackCommand {
     Cleanup,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Copy a SQLite database (verdicts, votes, kept images, fact decks, update claims and the
+    /// user-id salt) into PostgreSQL in one transaction, verifying the row counts before it
+    /// commits. A target that holds data is refused unless --replace is given.
+    Migrate {
+        /// The SQLite database to copy (it is opened, and brought to this build's schema).
+        #[arg(long)]
+        from: PathBuf,
+        /// postgres://user@host[:port]/db (the password as for --database).
+        #[arg(long, value_parser = parse_database_arg)]
+        to: ispotato_core::store::DatabaseTarget,
+        /// Empty the target first instead of refusing a target that holds data.
+        #[arg(long)]
+        replace: bool,
+        /// The SQLite install's salt file (default: ispotato.salt beside --from); copied so
+        /// users keep their identity. Missing: the target keeps (or makes) its own.
+        #[arg(long)]
+        salt_file: Option<PathBuf>,
+    },
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Discord bot token; prefer --discord-token-file in production.
@@ -255,7 +295,8 @@ pub struct RunArgs {
     /// Seconds in-flight verdicts get to finish after SIGTERM/SIGINT before the process exits.
     #[arg(long, env = "ISPOTATO_DRAIN_SECONDS", default_value_t = 20)]
     pub drain_seconds: u64,
-    /// File with the per-install salt for hashing user ids (created on first run).
+    /// File with the per-install salt for hashing user ids (created on first run). Default: beside
+    /// a SQLite database; with PostgreSQL the salt is kept in the database, shared by replicas.
     #[arg(long, env = "ISPOTATO_SALT_FILE")]
     pub salt_file: Option<PathBuf>,
     /// Web page and API listen address (`ispotato serve` default: 127.0.0.1:8080; `run` serves

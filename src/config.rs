@@ -16,7 +16,8 @@ use crate::cli::{Cli, Command, LogFormat};
 #[serde(deny_unknown_fields)]
 pub struct FileConfig {
     pub model: Option<PathBuf>,
-    pub database: Option<PathBuf>,
+    pub database: Option<String>,
+    pub database_password_file: Option<PathBuf>,
     pub trivia: Option<PathBuf>,
     pub log_format: Option<String>,
     #[serde(default)]
@@ -165,7 +166,15 @@ fn apply_file(cli: &mut Cli, matches: &ArgMatches, file: &FileConfig) -> anyhow:
         };
     }
     take!(matches, "model", g.model, file.model.clone().map(Some));
-    take!(matches, "database", g.database, file.database.clone().map(Some));
+    if let Some(text) = &file.database {
+        take!(matches, "database", g.database, Some(Some(parse("database", text)?)));
+    }
+    take!(
+        matches,
+        "database_password_file",
+        g.database_password_file,
+        file.database_password_file.clone().map(Some)
+    );
     take!(matches, "trivia", g.trivia, file.trivia.clone().map(Some));
     if let Some(f) = &file.log_format {
         let format = match f.as_str() {
@@ -377,7 +386,7 @@ pub fn check(cli: &Cli) -> anyhow::Result<String> {
     }
     let model = ispotato_core::classifier::locate_model(g.model.as_deref())?;
     out.push(format!("model card: {}", model.display()));
-    out.push(format!("database: {}", crate::setup::database_path(g).display()));
+    out.push(format!("database: {}", crate::setup::database_target(g)));
     out.push(format!("trivia: {}", crate::setup::trivia_path(g)?.display()));
     let l = &g.limits;
     out.push(format!(

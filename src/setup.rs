@@ -1,18 +1,18 @@
 //! Shared start-up: logging, and the settings resolved (model, database, deck, salt) for the
 //! core's composition root.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use std::path::Path;
 
 use anyhow::Context;
 use ispotato_core::classifier::{asset_candidates, locate_model};
 use ispotato_core::fetch::FetchConfig;
 use ispotato_core::judge::Judge;
 use ispotato_core::net_guard::LoopbackPolicy;
-use ispotato_core::serve::compose::{self, ServicesConfig};
+use ispotato_core::secret::SecretString;
+use ispotato_core::serve::compose::{self, SaltSource, ServicesConfig};
 use ispotato_core::serve::Services;
-use ispotato_core::store::{SqliteStore, StoreConfig};
+use ispotato_core::store::{DatabaseConfig, DatabaseTarget, PostgresUrl, Store};
 use ispotato_core::{Classifier, IngestLimits};
 use tracing_subscriber::EnvFilter;
 
@@ -76,13 +76,14 @@ pub fn judge(global: &GlobalArgs, inputs: usize) -> anyhow::Result<Judge> {
 /// Resolves the settings of `run` and builds the services through the core's composition root.
 pub fn services(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<Services> {
     let model_card = locate_model(global.model.as_deref()).context("finding the model")?;
-    let db_path = database_path(global);
-    let salt_file = args
-        .salt_file
-        .clone()
-        .unwrap_or_else(|| db_path.parent().unwrap_or(Path::new(".")).join("ispotato.salt"));
-    let mut database = StoreConfig::new(&db_path);
-    database.keep_images = global.keep_images;
+    let database = database_config(global)?;
+    let salt = match (&args.salt_file, &database) {
+        (Some(path), _) => SaltSource::File(path.clone()),
+        (None, DatabaseConfig::Sqlite(c)) => {
+            SaltSource::File(c.path.parent().unwrap_or(Path::new(".")).join("ispotato.salt"))
+        }
+        (None, DatabaseConfig::Postgres(_)) => SaltSource::Store,
+    };
     let config = ServicesConfig {
         model_card,
         limits: limits(&global.limits),
@@ -90,7 +91,7 @@ pub fn services(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<Services>
         workers: workers(),
         queue_capacity: args.queue_capacity,
         database,
-        salt_file,
+        salt,
         trivia: trivia_path(global)?,
         user_images_per_minute: args.user_images_per_minute,
         global_images_per_minute: args.global_images_per_minute,
@@ -98,26 +99,52 @@ pub fn services(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<Services>
     Ok(compose::build(config)?)
 }
 
-/// The database path: --database / ISPOTATO_DATABASE_PATH, else the user's data folder.
-pub fn database_path(global: &GlobalArgs) -> std::path::PathBuf {
-    if let Some(path) = &global.database {
-        return path.clone();
+/// The database: --database / ISPOTATO_DATABASE_PATH (a path or a PostgreSQL URL), else a
+/// SQLite file in the user's data folder.
+pub fn database_target(global: &GlobalArgs) -> DatabaseTarget {
+    if let Some(target) = &global.database {
+        return target.clone();
     }
     let data = std::env::var_os("XDG_DATA_HOME")
-        .map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".local/share")));
-    match data {
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")));
+    DatabaseTarget::Sqlite(match data {
         Some(dir) => dir.join("ispotato").join("ispotato.db"),
-        None => std::path::PathBuf::from("ispotato.db"),
-    }
+        None => PathBuf::from("ispotato.db"),
+    })
 }
 
-pub fn open_store(global: &GlobalArgs) -> anyhow::Result<Arc<SqliteStore>> {
-    let path = database_path(global);
-    let mut config = StoreConfig::new(&path);
-    config.keep_images = global.keep_images;
-    let store = SqliteStore::open(config).with_context(|| format!("opening the database {}", path.display()))?;
-    Ok(Arc::new(store))
+/// The database settings, the PostgreSQL password resolved ([`with_password`]).
+pub fn database_config(global: &GlobalArgs) -> anyhow::Result<DatabaseConfig> {
+    let target = match database_target(global) {
+        DatabaseTarget::Postgres(url) => DatabaseTarget::Postgres(with_password(url, global)?),
+        sqlite => sqlite,
+    };
+    let mut config = DatabaseConfig::new(target, global.keep_images);
+    if let DatabaseConfig::Postgres(c) = &mut config {
+        c.pool_size = global.database_pool;
+    }
+    Ok(config)
+}
+
+/// `url` with its password: the password file's when one is set, else the URL's own, else
+/// PGPASSWORD's.
+pub fn with_password(mut url: PostgresUrl, global: &GlobalArgs) -> anyhow::Result<PostgresUrl> {
+    if let Some(file) = &global.database_password_file {
+        let text = ispotato_core::local_file::read_text_capped(file, 4096)
+            .with_context(|| format!("reading the database password file {}", file.display()))?;
+        url.password = Some(SecretString::new(text.trim_end_matches(['\n', '\r'])));
+    } else if url.password.is_none() {
+        url.password = std::env::var("PGPASSWORD").ok().map(SecretString::new);
+    }
+    Ok(url)
+}
+
+/// Opens the configured database (for the commands that only read or tidy it).
+pub fn open_store(global: &GlobalArgs) -> anyhow::Result<Arc<dyn Store>> {
+    let config = database_config(global)?;
+    let shown = config.shown();
+    ispotato_core::store::open(config).with_context(|| format!("opening the database {shown}"))
 }
 
 /// The trivia deck path: --trivia / ISPOTATO_TRIVIA, else trivia/ beside the binary or above it.

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use ispotato_core::decode::{sniff_format, AcceptedFormat};
 use ispotato_core::retention::delete_expired_images;
-use ispotato_core::store::{unix_now, Store};
+use ispotato_core::store::unix_now;
 
 use crate::cli::GlobalArgs;
 use crate::setup;

@@ -2,6 +2,7 @@
 
 mod bench;
 mod classify;
+mod db;
 mod eval;
 mod facts;
 mod feedback;
@@ -13,7 +14,7 @@ mod train;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, ConfigCommand, FactsCommand, FeedbackCommand};
+use crate::cli::{Cli, Command, ConfigCommand, DbCommand, FactsCommand, FeedbackCommand};
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -30,6 +31,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Feedback {
             command: FeedbackCommand::Cleanup,
         } => feedback::cleanup(&cli.global).await,
+        Command::Db {
+            command:
+                DbCommand::Migrate {
+                    ref from,
+                    ref to,
+                    replace,
+                    ref salt_file,
+                },
+        } => db::migrate(&cli.global, from, to, replace, salt_file.as_deref()).await,
         Command::Train {
             ref dirs,
             ref out,

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use ispotato_core::store::{unix_now, Store};
+use ispotato_core::store::unix_now;
 
 use crate::cli::GlobalArgs;
 use crate::setup;

@@ -120,3 +120,8 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+/// The repository's root (models, samples, trivia).
+pub fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}

@@ -25,6 +25,13 @@ impl UserHasher {
         Self { salt: salt.into() }
     }
 
+    /// A new random 32-byte salt.
+    pub fn fresh_salt() -> Vec<u8> {
+        let mut salt = vec![0u8; 32];
+        rand::rng().fill_bytes(&mut salt);
+        salt
+    }
+
     /// Loads the salt from `path`, creating a random 32-byte one (file mode 0600) on first use.
     pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
         match std::fs::read(path) {
@@ -41,8 +48,7 @@ impl UserHasher {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent)?;
         }
-        let mut salt = vec![0u8; 32];
-        rand::rng().fill_bytes(&mut salt);
+        let salt = Self::fresh_salt();
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 use ispotato_core::fetch::FetchConfig;
 use ispotato_core::judge::ImageInput;
 use ispotato_core::net_guard::LoopbackPolicy;
-use ispotato_core::serve::compose::{self, ServicesConfig};
+use ispotato_core::serve::compose::{self, SaltSource, ServicesConfig};
 use ispotato_core::serve::{NamedImage, Platform, Services};
-use ispotato_core::store::StoreConfig;
+use ispotato_core::store::{DatabaseConfig, StoreConfig};
 use ispotato_core::IngestLimits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -62,8 +62,8 @@ fn services(name: &str, budget: Duration) -> Arc<Services> {
         },
         workers: 1,
         queue_capacity: 3,
-        database: StoreConfig::new(dir.join("db.sqlite")),
-        salt_file: dir.join("salt"),
+        database: DatabaseConfig::Sqlite(StoreConfig::new(dir.join("db.sqlite"))),
+        salt: SaltSource::File(dir.join("salt")),
         trivia: common::repo_root().join("trivia"),
         user_images_per_minute: 100,
         global_images_per_minute: 1000,
@@ -125,5 +125,5 @@ async fn slow_downloads_give_their_place_back_and_other_users_are_still_served()
     );
     assert_eq!(services.judge.queue().depth(), 0, "every place is given back");
     // The user may send again once the earlier requests are answered.
-    assert!(services.take_quota(Platform::Telegram, "attacker", 1).is_ok());
+    assert!(services.take_quota(Platform::Telegram, "attacker", 1).await.is_ok());
 }

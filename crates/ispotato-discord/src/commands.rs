@@ -146,7 +146,8 @@ async fn judge_and_answer(
 ) -> CommandResult {
     let quota = h
         .services
-        .take_quota(PLATFORM, &cmd.user.id.to_string(), images.len())?;
+        .take_quota(PLATFORM, &cmd.user.id.to_string(), images.len())
+        .await?;
     if let Err(e) = with_retries("defer", || cmd.defer(&ctx.http)).await {
         tracing::error!(error = %h.scrub(&e), "could not defer");
         return Ok(());

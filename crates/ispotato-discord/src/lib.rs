@@ -62,7 +62,9 @@ pub async fn run(
     let started = match config.shards {
         Shards::Auto => client.start_autosharded().await,
         Shards::Count(n) => client.start_shards(n).await,
-        Shards::Range { first, last, total } => client.start_shard_range(first..last + 1, total).await,
+        // serenity 0.12 reads the range's end as the last shard, inclusive (its own example:
+        // `4..7` starts shards 4 through 7), so `first..last` starts exactly first..=last.
+        Shards::Range { first, last, total } => client.start_shard_range(first..last, total).await,
     };
     started.map_err(|e| DiscordError::Client(token.scrub(&e.to_string())))?;
     tracing::info!("discord bot stopped");

@@ -150,7 +150,7 @@ async fn judge_images(bot: &TgBot, ctx: &Context, reply_to: &Message, mut refs: 
         .as_ref()
         .map(|u| u.id.0.to_string())
         .unwrap_or_else(|| format!("chat{}", reply_to.chat.id.0));
-    let quota = ctx.services.take_quota(PLATFORM, &user, refs.len())?;
+    let quota = ctx.services.take_quota(PLATFORM, &user, refs.len()).await?;
     let _ = bot.send_chat_action(reply_to.chat.id, ChatAction::Typing).await;
     let images = refs
         .into_iter()

@@ -4,6 +4,7 @@
 //! secret leaks, and polling helpers.
 
 pub mod fake;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -11,9 +12,9 @@ use std::time::Duration;
 
 use ispotato_core::fetch::FetchConfig;
 use ispotato_core::net_guard::LoopbackPolicy;
-use ispotato_core::serve::compose::{self, ServicesConfig};
+use ispotato_core::serve::compose::{self, SaltSource, ServicesConfig};
 use ispotato_core::serve::Services;
-use ispotato_core::store::StoreConfig;
+use ispotato_core::store::{DatabaseConfig, StoreConfig};
 use ispotato_core::IngestLimits;
 
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -46,8 +47,8 @@ pub fn config(dir: &Path, images_per_minute: usize) -> ServicesConfig {
         },
         workers: 1,
         queue_capacity: 16,
-        database: StoreConfig::new(dir.join("db.sqlite")),
-        salt_file: dir.join("salt"),
+        database: DatabaseConfig::Sqlite(StoreConfig::new(dir.join("db.sqlite"))),
+        salt: SaltSource::File(dir.join("salt")),
         trivia: root().join("trivia"),
         user_images_per_minute: images_per_minute,
         global_images_per_minute: 1000,
@@ -85,7 +86,10 @@ pub fn services_with(name: &str, adjust: impl FnOnce(&mut ServicesConfig)) -> Te
     let dir = temp_dir(&format!("bot-{name}"));
     let mut config = config(&dir, 10);
     adjust(&mut config);
-    let database = config.database.path.clone();
+    let DatabaseConfig::Sqlite(sqlite) = &config.database else {
+        panic!("the test services use SQLite (break_database opens the file)");
+    };
+    let database = sqlite.path.clone();
     let services = Arc::new(compose::build(config).expect("services"));
     TestServices { services, database }
 }

@@ -559,7 +559,7 @@ async fn a_full_queue_answers_busy_without_waiting() {
 
 #[tokio::test]
 async fn uploads_are_kept_only_when_the_operator_keeps_images() {
-    let web = spawn_web("keep", |c| c.database.keep_images = true, |_| {}).await;
+    let web = spawn_web("keep", |c| c.database.set_keep_images(true), |_| {}).await;
     let r = post_jpeg(&web.program(), web.url("/api/v1/classify"), sample(POTATO))
         .send()
         .await

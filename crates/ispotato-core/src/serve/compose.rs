@@ -12,9 +12,9 @@ use crate::judge::Judge;
 use crate::limits::IngestLimits;
 use crate::privacy::UserHasher;
 use crate::queue::InferenceQueue;
-use crate::rate_limit::RateLimiter;
-use crate::serve::Services;
-use crate::store::{SqliteStore, Store, StoreConfig, StoreError};
+use crate::rate_limit::WindowRule;
+use crate::serve::{Quotas, Services};
+use crate::store::{DatabaseConfig, Store, StoreError};
 use crate::trivia::{DeckErrors, TriviaService};
 
 /// Everything the services are made of, resolved (paths found, secrets read).
@@ -28,14 +28,27 @@ pub struct ServicesConfig {
     pub workers: usize,
     /// Images admitted at once (downloading, waiting or running); more are told "busy".
     pub queue_capacity: usize,
-    pub database: StoreConfig,
-    /// The salt file for hashing user ids (created on first use).
-    pub salt_file: PathBuf,
+    pub database: DatabaseConfig,
+    /// Where the salt that hashes user ids comes from.
+    pub salt: SaltSource,
     /// The trivia deck: a YAML file or a folder of them.
     pub trivia: PathBuf,
     pub user_images_per_minute: usize,
     pub global_images_per_minute: usize,
 }
+
+/// Where the salt that hashes user ids is kept. Every process sharing a database must hash with
+/// the same salt, or one user would count as several.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SaltSource {
+    /// A file, created on first use (one machine: beside the SQLite database).
+    File(PathBuf),
+    /// The database itself, made by the first process that needs it (replicas on PostgreSQL).
+    Store,
+}
+
+/// The name the salt is kept under in the store.
+const SALT_NAME: &str = "user_salt";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {
@@ -51,6 +64,8 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    #[error("reading the salt from the database: {0}")]
+    SharedSalt(#[source] StoreError),
     #[error("loading the trivia deck: {0}")]
     Trivia(#[from] DeckErrors),
 }
@@ -95,20 +110,52 @@ pub fn build(config: ServicesConfig) -> Result<Services, BuildError> {
         config.workers,
         config.queue_capacity,
     )?;
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(config.database)?);
-    let hasher = UserHasher::load_or_create(&config.salt_file).map_err(|source| BuildError::Salt {
-        path: config.salt_file.display().to_string(),
-        source,
-    })?;
+    let shared = matches!(config.database, DatabaseConfig::Postgres(_));
+    let store = crate::store::open(config.database)?;
+    let quotas = quotas(
+        shared.then(|| store.clone()),
+        config.user_images_per_minute,
+        config.global_images_per_minute,
+    );
+    let hasher = user_hasher(&config.salt, store.as_ref())?;
     let trivia = Arc::new(TriviaService::load(&config.trivia, store.clone())?);
     Ok(Services {
         judge,
         store,
         trivia,
         hasher,
-        user_limiter: RateLimiter::per_minute(config.user_images_per_minute),
-        global_limiter: RateLimiter::per_minute(config.global_images_per_minute),
+        quotas,
         telemetry: Default::default(),
         in_flight: Default::default(),
     })
+}
+
+/// The image budgets: in this process's memory on SQLite (one process), in the database on
+/// PostgreSQL (replicas share it, so a user's budget holds across them).
+fn quotas(shared: Option<Arc<dyn Store>>, user_per_minute: usize, global_per_minute: usize) -> Quotas {
+    let (user, global) = (
+        WindowRule::per_minute(user_per_minute),
+        WindowRule::per_minute(global_per_minute),
+    );
+    match shared {
+        Some(store) => Quotas::shared(store, user, global),
+        None => Quotas::local(user, global),
+    }
+}
+
+/// The user-id hasher with the salt `source` names.
+fn user_hasher(source: &SaltSource, store: &dyn Store) -> Result<UserHasher, BuildError> {
+    match source {
+        SaltSource::File(path) => UserHasher::load_or_create(path).map_err(|source| BuildError::Salt {
+            path: path.display().to_string(),
+            source,
+        }),
+        SaltSource::Store => {
+            let fresh = UserHasher::fresh_salt();
+            // Start-up may run on an async task; the store blocks.
+            let salt = crate::store::on_own_thread(|| store.shared_value(SALT_NAME, &fresh))
+                .map_err(BuildError::SharedSalt)?;
+            Ok(UserHasher::new(salt))
+        }
+    }
 }

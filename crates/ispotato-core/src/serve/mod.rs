@@ -5,10 +5,12 @@
 pub mod answer;
 pub mod compose;
 mod platform;
+pub mod quotas;
 mod refusal;
 mod services;
 pub mod words;
 
 pub use platform::Platform;
+pub use quotas::{Quotas, Throttled};
 pub use refusal::{Refusal, BUSY_RETRY_AFTER};
-pub use services::{ImageOutcome, Judgement, NamedImage, Quota, ReplyPlace, Services, Throttled, Voter};
+pub use services::{ImageOutcome, Judgement, NamedImage, Quota, ReplyPlace, Services, Voter};

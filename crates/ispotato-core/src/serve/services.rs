@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::judge::{ImageInput, Judge, Judged};
 use crate::privacy::UserHasher;
-use crate::rate_limit::RateLimiter;
+use crate::serve::quotas::Quotas;
 use crate::serve::{Platform, Refusal, BUSY_RETRY_AFTER};
 use crate::store::{unix_now, NewVerdict, Retraction, Stats, Store, StoreError, Vote, VoteOutcome, VoteSource};
 use crate::telemetry::Telemetry;
@@ -21,10 +21,8 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub trivia: Arc<TriviaService>,
     pub hasher: UserHasher,
-    /// Images per user per minute.
-    pub user_limiter: RateLimiter,
-    /// Images per minute across everyone, to keep one host from drowning.
-    pub global_limiter: RateLimiter,
+    /// Images per user per minute, and across everyone (to keep the host from drowning).
+    pub quotas: Quotas,
     /// Counters and latencies for `/metrics`, front-end readiness for `/readyz`.
     pub telemetry: Arc<Telemetry>,
     /// Requests each user has being judged now.
@@ -79,22 +77,6 @@ impl Drop for InFlightGuard {
 }
 
 /// Why a request was refused before any work: the message for the user.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Throttled {
-    #[error("you're sending images faster than I can peel them ({limit} a minute); try again in {} s", .retry_after.as_secs())]
-    User { limit: usize, retry_after: Duration },
-    #[error("I'm very busy right now; try again in {} s", .retry_after.as_secs())]
-    Global { retry_after: Duration },
-}
-
-impl Throttled {
-    pub fn retry_after(&self) -> Duration {
-        match self {
-            Self::User { retry_after, .. } | Self::Global { retry_after } => *retry_after,
-        }
-    }
-}
-
 /// One image of a request: a name to show beside its answer and where to get it.
 pub struct NamedImage {
     pub name: String,
@@ -167,7 +149,7 @@ pub struct Voter {
 
 impl Services {
     /// Takes `images` units from the user's and the global budget, or refuses the request.
-    pub fn take_quota(&self, platform: Platform, user_id: &str, images: usize) -> Result<Quota, Refusal> {
+    pub async fn take_quota(&self, platform: Platform, user_id: &str, images: usize) -> Result<Quota, Refusal> {
         let user_hash = self.hasher.hash(platform.as_str(), user_id);
         let limit = requests_in_flight_per_user(self.judge.queue().capacity());
         let in_flight = self.in_flight.enter(&user_hash, limit).ok_or_else(|| {
@@ -177,17 +159,9 @@ impl Services {
                 BUSY_RETRY_AFTER,
             )
         })?;
-        self.user_limiter
-            .try_take(&user_hash, images)
-            .map_err(|retry_after| Throttled::User {
-                limit: self.user_limiter.limit(),
-                retry_after,
-            })
-            .and_then(|()| {
-                self.global_limiter
-                    .try_take("*", images)
-                    .map_err(|retry_after| Throttled::Global { retry_after })
-            })
+        self.quotas
+            .take(&user_hash, images)
+            .await
             .map_err(|t| Refusal::later("rate_limited", t.to_string(), t.retry_after()))?;
         Ok(Quota {
             platform,
@@ -234,7 +208,7 @@ impl Services {
         if images.is_empty() {
             return Err(Refusal::declined("no_image", "I don't see an image there"));
         }
-        let quota = self.take_quota(platform, user_id, images.len())?;
+        let quota = self.take_quota(platform, user_id, images.len()).await?;
         Ok(self.judge(quota, images).await)
     }
 

@@ -1,23 +1,87 @@
 //! The feedback store: every verdict the bots send, every vote on them, the trivia decks' state,
 //! and (only when asked to) the images behind verdicts. SQLite by default ([`SqliteStore`]);
-//! the [`Store`] trait is what a PostgreSQL backend would implement.
+//! PostgreSQL ([`PostgresStore`]) for several replicas sharing one database. [`open`] picks the
+//! backend the [`DatabaseConfig`] names.
 //!
 //! User ids never reach the store: callers hash them first with
 //! [`UserHasher`](crate::privacy::UserHasher).
 
 mod migrations;
+mod postgresql;
 mod sqlite;
+mod tally;
+pub mod target;
+pub mod transfer;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
+pub use postgresql::{PostgresConfig, PostgresStore};
 pub use sqlite::{SqliteStore, StoreConfig};
+pub use target::{DatabaseTarget, PostgresUrl, TlsMode};
 
+/// The schema version this build writes (the same on both backends).
+pub const SCHEMA_VERSION: i64 = migrations::SQLITE.len() as i64;
+
+/// How long a claimed update is remembered.
+const DELIVERY_MEMORY_SECONDS: i64 = 24 * 3600;
+
+/// Which backend to open, and its settings.
+#[derive(Debug, Clone)]
+pub enum DatabaseConfig {
+    Sqlite(StoreConfig),
+    Postgres(PostgresConfig),
+}
+
+impl DatabaseConfig {
+    /// The backend `target` names, with default settings.
+    pub fn new(target: DatabaseTarget, keep_images: bool) -> Self {
+        let mut config = match target {
+            DatabaseTarget::Sqlite(path) => Self::Sqlite(StoreConfig::new(path)),
+            DatabaseTarget::Postgres(url) => Self::Postgres(PostgresConfig::new(url)),
+        };
+        config.set_keep_images(keep_images);
+        config
+    }
+
+    /// Whether the store keeps the bytes of judged images.
+    pub fn set_keep_images(&mut self, keep: bool) {
+        match self {
+            Self::Sqlite(c) => c.keep_images = keep,
+            Self::Postgres(c) => c.keep_images = keep,
+        }
+    }
+
+    /// Where it is, safe to show (a PostgreSQL URL without its password).
+    pub fn shown(&self) -> String {
+        match self {
+            Self::Sqlite(c) => c.path.display().to_string(),
+            Self::Postgres(c) => c.url.to_string(),
+        }
+    }
+}
+
+/// Opens the store `config` names (creating and migrating its schema as needed).
+pub fn open(config: DatabaseConfig) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match config {
+        DatabaseConfig::Sqlite(c) => Arc::new(SqliteStore::open(c)?),
+        DatabaseConfig::Postgres(c) => Arc::new(PostgresStore::open(c)?),
+    })
+}
+
+use crate::rate_limit::WindowRule;
 use crate::verdict::Label;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(#[from] postgres::Error),
+    #[error("no database connection: {0}")]
+    Pool(String),
     #[error("cannot open the database at {path}: {detail}")]
     Open { path: String, detail: String },
     #[error("the database at {path} was written by a newer IsPotato (schema {found}, this build knows {known})")]
@@ -185,6 +249,10 @@ pub struct FeedbackExample {
 /// Storage for verdicts, votes and trivia state. Implementations must be safe to share between
 /// threads and must never leave a partial write behind.
 pub trait Store: Send + Sync {
+    /// Which backend this is ("sqlite", "postgresql"), for health answers and logs.
+    fn backend(&self) -> &'static str;
+    /// A cheap round trip to the database (readiness probes).
+    fn ping(&self) -> Result<(), StoreError>;
     /// Whether `record_verdict` keeps the image bytes it is given (configured at open).
     fn keeps_images(&self) -> bool;
     /// Records a verdict and, when the store keeps images, its image. Returns its id.
@@ -208,6 +276,19 @@ pub trait Store: Send + Sync {
     /// claimed before (a redelivery, or another replica took it). Claims older than a day are
     /// forgotten (platforms stop redelivering long before).
     fn claim_update(&self, platform: &str, update_id: &str) -> Result<bool, StoreError>;
+    /// The value every process sharing the store uses under `name`: the one stored, or `fresh`
+    /// when there was none yet (stored now; of two processes racing, both get the first's).
+    fn shared_value(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError>;
+    /// Takes `n` units for `key` under `rule` at `now_ms` (Unix milliseconds) from a window every
+    /// process sharing the store counts against; `Ok(Err(wait))` when there is no room. Takes
+    /// for the same key are serialised across processes.
+    fn take_window(
+        &self,
+        key: &str,
+        rule: WindowRule,
+        n: usize,
+        now_ms: i64,
+    ) -> Result<Result<(), Duration>, StoreError>;
     fn stats(&self, since: Option<i64>) -> Result<Stats, StoreError>;
     /// Verdicts that have a majority opinion (ties and `unsure` verdicts are left out).
     fn feedback_examples(&self) -> Result<Vec<FeedbackExample>, StoreError>;
@@ -215,6 +296,30 @@ pub trait Store: Send + Sync {
     fn delete_images_before(&self, older_than: i64) -> Result<usize, StoreError>;
     /// Counts, for tests and health checks: (verdicts, votes, kept images).
     fn counts(&self) -> Result<(u64, u64, u64), StoreError>;
+}
+
+/// Runs `f` on a thread of its own and waits for it: for a store call made where the caller may
+/// be an async task (start-up), since a blocking database client must not run on one.
+pub fn on_own_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(f)
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
+}
+
+/// A window's hits as stored (a JSON array of Unix milliseconds, oldest first).
+fn parse_hits(key: &str, text: &str) -> Result<Vec<i64>, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("rate-limit window {key}: {e}")))
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Seconds since the Unix epoch.

@@ -8,11 +8,14 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::migrations::MIGRATIONS;
+use super::migrations::{checked_version, SQLITE as MIGRATIONS};
+use super::parse_hits;
+use super::tally::{StatsRows, VotedVerdict};
 use super::{
-    DrawState, Estimate, FeedbackExample, NewVerdict, Retraction, Stats, Store, StoreError, VerdictCount, Vote,
-    VoteOutcome,
+    DrawState, FeedbackExample, NewVerdict, Retraction, Stats, Store, StoreError, VerdictCount, Vote, VoteOutcome,
+    DELIVERY_MEMORY_SECONDS,
 };
+use crate::rate_limit::{admit, WindowRule};
 
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -81,15 +84,17 @@ impl SqliteStore {
         Ok(result == "ok")
     }
 
+    /// The connection itself, for copying the database out (`transfer`).
+    pub(super) fn connection(&self) -> MutexGuard<'_, Connection> {
+        self.lock()
+    }
+
     fn lock(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a transaction open (rusqlite rolls back on
         // drop), so the connection is still usable.
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
-
-/// How long a claimed update is remembered.
-const DELIVERY_MEMORY_SECONDS: i64 = 24 * 3600;
 
 fn read_draw_state(conn: &Connection, deck_key: &str) -> Result<Option<DrawState>, StoreError> {
     let row: Option<(String, Option<String>)> = conn
@@ -147,18 +152,7 @@ fn switch_to_wal(conn: &Connection, patience: Duration) -> Result<String, StoreE
 /// The schema version, refused when it is newer than this build or not a version at all.
 fn check_schema(conn: &Connection, shown: &str) -> Result<i64, StoreError> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let known = MIGRATIONS.len() as i64;
-    if current > known {
-        return Err(StoreError::TooNew {
-            path: shown.to_string(),
-            found: current,
-            known,
-        });
-    }
-    if current < 0 {
-        return Err(StoreError::Corrupt(format!("{shown} has schema version {current}")));
-    }
-    Ok(current)
+    checked_version(current, MIGRATIONS.len(), shown)
 }
 
 /// Applies the pending migrations in one immediate transaction that reads the version inside
@@ -179,16 +173,17 @@ fn migrate(conn: &mut Connection, shown: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Majority opinion: `Some(true)` when more votes agree than disagree, `None` on a tie.
-fn majority(agree: u64, disagree: u64) -> Option<bool> {
-    match agree.cmp(&disagree) {
-        std::cmp::Ordering::Greater => Some(true),
-        std::cmp::Ordering::Less => Some(false),
-        std::cmp::Ordering::Equal => None,
-    }
-}
-
 impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn ping(&self) -> Result<(), StoreError> {
+        Ok(self
+            .lock()
+            .query_row("SELECT COUNT(*) FROM sqlite_master", [], |_| Ok(()))?)
+    }
+
     fn keeps_images(&self) -> bool {
         self.config.keep_images
     }
@@ -333,6 +328,50 @@ impl Store for SqliteStore {
         Ok(claimed)
     }
 
+    fn shared_value(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO shared_values (name, value) VALUES (?1, ?2) ON CONFLICT (name) DO NOTHING",
+            params![name, fresh],
+        )?;
+        let value = tx.query_row("SELECT value FROM shared_values WHERE name = ?1", params![name], |r| {
+            r.get(0)
+        })?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    fn take_window(
+        &self,
+        key: &str,
+        rule: WindowRule,
+        n: usize,
+        now_ms: i64,
+    ) -> Result<Result<(), Duration>, StoreError> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let stored: Option<String> = tx
+            .query_row("SELECT hits FROM quota_windows WHERE key = ?1", params![key], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let mut hits = stored.map(|h| parse_hits(key, &h)).transpose()?.unwrap_or_default();
+        let taken = admit(&mut hits, rule, n, now_ms);
+        if taken.is_ok() {
+            let text = serde_json::to_string(&hits).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            tx.execute(
+                "INSERT INTO quota_windows (key, hits, expires_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (key) DO UPDATE SET hits = excluded.hits, expires_ms = excluded.expires_ms",
+                params![key, text, now_ms + rule.window.as_millis() as i64],
+            )?;
+        }
+        // Windows whose hits have all expired are forgotten (an indexed range, usually empty).
+        tx.execute("DELETE FROM quota_windows WHERE expires_ms <= ?1", params![now_ms])?;
+        tx.commit()?;
+        Ok(taken)
+    }
+
     fn stats(&self, since: Option<i64>) -> Result<Stats, StoreError> {
         let since_ts = since.unwrap_or(i64::MIN);
         let conn = self.lock();
@@ -360,12 +399,6 @@ impl Store for SqliteStore {
         let rows: Vec<(String, bool, u64)> = stmt
             .query_map(params![since_ts], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<_, _>>()?;
-        let votes_agree: u64 = rows.iter().filter(|r| r.1).map(|r| r.2).sum();
-        let votes_disagree: u64 = rows.iter().filter(|r| !r.1).map(|r| r.2).sum();
-        let mut by_source: std::collections::BTreeMap<String, u64> = Default::default();
-        for (source, _, n) in &rows {
-            *by_source.entry(source.clone()).or_insert(0) += n;
-        }
         // Per verdict: label and its votes.
         let mut stmt = conn.prepare(
             "SELECT d.label, SUM(v.agree), SUM(1 - v.agree) FROM verdicts d
@@ -375,42 +408,13 @@ impl Store for SqliteStore {
         let per_verdict: Vec<(String, u64, u64)> = stmt
             .query_map(params![since_ts], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<Result<_, _>>()?;
-        let (mut tp, mut fp, mut fn_) = ((0u64, 0u64), (0u64, 0u64), (0u64, 0u64));
-        for (label, agree, disagree) in &per_verdict {
-            let votes = agree + disagree;
-            match (label.as_str(), majority(*agree, *disagree)) {
-                ("potato", Some(true)) => tp = (tp.0 + 1, tp.1 + votes),
-                ("potato", Some(false)) => fp = (fp.0 + 1, fp.1 + votes),
-                ("not_potato", Some(false)) => fn_ = (fn_.0 + 1, fn_.1 + votes),
-                _ => {}
-            }
-        }
-        let ratio = |num: u64, den: u64| (den > 0).then(|| num as f64 / den as f64);
-        let votes_total = votes_agree + votes_disagree;
-        Ok(Stats {
+        Ok(StatsRows {
             since,
-            verdicts_total: verdicts.iter().map(|v| v.count).sum(),
             verdicts,
-            votes_total,
-            votes_agree,
-            votes_disagree,
-            votes_by_source: by_source.into_iter().collect(),
-            agreement_rate: Estimate {
-                value: ratio(votes_agree, votes_total),
-                verdicts: per_verdict.len() as u64,
-                votes: votes_total,
-            },
-            precision: Estimate {
-                value: ratio(tp.0, tp.0 + fp.0),
-                verdicts: tp.0 + fp.0,
-                votes: tp.1 + fp.1,
-            },
-            recall: Estimate {
-                value: ratio(tp.0, tp.0 + fn_.0),
-                verdicts: tp.0 + fn_.0,
-                votes: tp.1 + fn_.1,
-            },
-        })
+            votes: rows,
+            per_verdict,
+        }
+        .into_stats())
     }
 
     fn feedback_examples(&self) -> Result<Vec<FeedbackExample>, StoreError> {
@@ -425,34 +429,20 @@ impl Store for SqliteStore {
              GROUP BY d.id ORDER BY d.id",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, f64>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, u64>(5)?,
-                r.get::<_, u64>(6)?,
-                r.get::<_, Option<Vec<u8>>>(7)?,
-            ))
+            Ok(VotedVerdict {
+                image_sha256: r.get(0)?,
+                label: r.get(1)?,
+                probability: r.get(2)?,
+                model_version: r.get(3)?,
+                platform: r.get(4)?,
+                agree: r.get(5)?,
+                disagree: r.get(6)?,
+                image: r.get(7)?,
+            })
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (sha, label, probability, model_version, platform, agree, disagree, image) = row?;
-            let Some(verdict_right) = majority(agree, disagree) else {
-                continue;
-            };
-            out.push(FeedbackExample {
-                image_sha256: sha,
-                label_potato: (label == "potato") == verdict_right,
-                verdict: label,
-                probability,
-                model_version,
-                platform,
-                agree,
-                disagree,
-                image,
-            });
+            out.extend(row?.into_example());
         }
         Ok(out)
     }

@@ -34,6 +34,8 @@ pub struct FakeState {
     /// Tells the connected gateway session to drop.
     drop_conn: broadcast::Sender<()>,
     pub identifies: AtomicU64,
+    /// `[shard, total]` of every IDENTIFY, in order.
+    pub identified_shards: Mutex<Vec<(u64, u64)>>,
     pub resumes: AtomicU64,
     next_message: AtomicU64,
     seq: AtomicU64,
@@ -57,6 +59,7 @@ impl Fake {
             events,
             drop_conn,
             identifies: AtomicU64::new(0),
+            identified_shards: Mutex::new(Vec::new()),
             resumes: AtomicU64::new(0),
             next_message: AtomicU64::new(5000),
             seq: AtomicU64::new(1),
@@ -95,6 +98,18 @@ impl Fake {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let _ = self.state.events.send(json!({ "t": kind, "d": data }));
+    }
+
+    /// Waits until `n` gateway sessions have identified (several shards, or processes).
+    pub async fn wait_for_identifies(&self, n: u64, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.state.identifies.load(Ordering::SeqCst) < n {
+            if tokio::time::Instant::now() > deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        true
     }
 
     pub fn drop_gateway(&self) {
@@ -295,6 +310,7 @@ async fn session(state: Arc<FakeState>, mut socket: WebSocket) {
     let mut drops = state.drop_conn.subscribe();
     let addr = state.addr.lock().unwrap().unwrap();
     let mut ready = false;
+    let (mut shard_id, mut shard_total) = (0u64, 1u64);
     loop {
         tokio::select! {
             incoming = socket.recv() => {
@@ -303,11 +319,16 @@ async fn session(state: Arc<FakeState>, mut socket: WebSocket) {
                 match v["op"].as_u64() {
                     Some(1) => { let _ = socket.send(text(json!({ "op": 11 }))).await; }
                     Some(2) => {
+                        // Which shard this session is: Discord sends a guild's events to shard
+                        // (guild_id >> 22) % total only, and direct messages to shard 0.
+                        let shard = &v["d"]["shard"];
+                        (shard_id, shard_total) = (shard[0].as_u64().unwrap_or(0), shard[1].as_u64().unwrap_or(1).max(1));
+                        state.identified_shards.lock().unwrap().push((shard_id, shard_total));
                         state.identifies.fetch_add(1, Ordering::SeqCst);
                         let s = state.seq.fetch_add(1, Ordering::SeqCst);
                         let ready_payload = json!({ "op": 0, "t": "READY", "s": s, "d": {
                             "v": 10, "user": user(BOT_ID, true), "guilds": [], "session_id": "session-1",
-                            "resume_gateway_url": format!("ws://{addr}/ws"), "shard": [0, 1],
+                            "resume_gateway_url": format!("ws://{addr}/ws"), "shard": [shard_id, shard_total],
                             "application": { "id": APP_ID, "flags": 0 } } });
                         let _ = socket.send(text(ready_payload)).await;
                         ready = true;
@@ -323,6 +344,10 @@ async fn session(state: Arc<FakeState>, mut socket: WebSocket) {
             }
             event = events.recv(), if ready => {
                 let Ok(event) = event else { continue };
+                let guild = event["d"]["guild_id"].as_str().and_then(|g| g.parse::<u64>().ok());
+                if guild.map_or(0, |g| (g >> 22) % shard_total) != shard_id {
+                    continue;
+                }
                 let s = state.seq.fetch_add(1, Ordering::SeqCst);
                 let frame = json!({ "op": 0, "t": event["t"], "s": s, "d": event["d"] });
                 if socket.send(text(frame)).await.is_err() { return; }
