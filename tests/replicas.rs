@@ -289,3 +289,185 @@ async fn two_discord_processes_split_the_guilds_by_shard() {
         6
     );
 }
+
+/// One run of the replica benchmark: images/s, latency p50 and p99 (ms), answers that were
+/// not a verdict, verdict rows stored.
+struct LoadRun {
+    images_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    failed: usize,
+    rows: i64,
+}
+
+/// `ispotato serve` (the binary under test, or ISPOTATO_LOAD_BIN) on `database`, budgets
+/// opened wide; returns the process and its URL.
+fn load_server(bin: &str, database: &str) -> (support::KillOnDrop, String) {
+    let root = support::root();
+    let mut server = support::KillOnDrop::new(
+        std::process::Command::new(bin)
+            .arg("serve")
+            .env("ISPOTATO_DATABASE_PATH", database)
+            .env("ISPOTATO_WEB_LISTEN", format!("127.0.0.1:{}", support::free_port()))
+            .env("ISPOTATO_ADMIN_LISTEN", "off")
+            .env("ISPOTATO_MODEL", root.join("models"))
+            .env("ISPOTATO_TRIVIA", root.join("trivia"))
+            .env("ISPOTATO_USER_IMAGES_PER_MINUTE", "100000")
+            .env("ISPOTATO_GLOBAL_IMAGES_PER_MINUTE", "100000")
+            .env("ISPOTATO_WEB_REQUESTS_PER_MINUTE", "100000")
+            .env("ISPOTATO_QUEUE_CAPACITY", "64")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting `ispotato serve`"),
+    );
+    let url = support::wait_for_url(server.child());
+    (server, url)
+}
+
+/// `clients` clients post `per_client` images each, spread round-robin over `urls`.
+async fn load(urls: &[String], clients: usize, per_client: usize) -> (f64, Vec<u128>, usize) {
+    let images = [
+        std::fs::read(support::root().join("samples/potatoes_in_store_bin.jpg")).unwrap(),
+        std::fs::read(support::root().join("samples/red_peppers.jpg")).unwrap(),
+    ];
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    for url in urls {
+        // Warm up each replica (the first inference pays for lazy initialisation).
+        let warm = http
+            .post(format!("{url}api/v1/classify"))
+            .header("content-type", "image/jpeg")
+            .body(images[0].clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(warm.status(), 200);
+    }
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for client in 0..clients {
+        let (http, urls, images) = (http.clone(), urls.to_vec(), images.clone());
+        tasks.spawn(async move {
+            let mut results = Vec::new();
+            for i in 0..per_client {
+                let url = format!("{}api/v1/classify", urls[(client + i) % urls.len()]);
+                let sent = std::time::Instant::now();
+                let ok = match http
+                    .post(&url)
+                    .header("content-type", "image/jpeg")
+                    .body(images[i % 2].clone())
+                    .send()
+                    .await
+                {
+                    Ok(r) => r.status() == 200,
+                    Err(_) => false,
+                };
+                results.push((ok, sent.elapsed().as_micros()));
+            }
+            results
+        });
+    }
+    let results: Vec<(bool, u128)> = tasks.join_all().await.into_iter().flatten().collect();
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut latencies: Vec<u128> = results.iter().map(|r| r.1).collect();
+    latencies.sort();
+    let failed = results.iter().filter(|r| !r.0).count();
+    (results.len() as f64 / elapsed, latencies, failed)
+}
+
+/// A benchmark, not a test (`cargo test` skips it): the web API under load on SQLite with one
+/// process, on PostgreSQL with one replica and with two (clients spread round-robin, as a
+/// proxy would), in alternating rounds. Run it on a release build:
+///
+///   cargo build --release && ISPOTATO_LOAD_BIN=target/release/ispotato \
+///     cargo test --test replicas -- --ignored --nocapture replica_load
+///
+/// On two cores the replicas share the same CPUs: this shows the overhead of the shared
+/// database and that nothing is lost, not a speed-up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "a benchmark: run it with --ignored --nocapture"]
+async fn replica_load_benchmark() {
+    let bin = std::env::var("ISPOTATO_LOAD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ispotato").to_string());
+    let rounds: usize = std::env::var("ISPOTATO_LOAD_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let (clients, per_client) = (8, 20);
+    let setups = ["SQLite, 1 process", "PostgreSQL, 1 replica", "PostgreSQL, 2 replicas"];
+    let mut runs: Vec<Vec<LoadRun>> = setups.iter().map(|_| Vec::new()).collect();
+    for round in 0..rounds {
+        for k in 0..setups.len() {
+            // Rotate which setup goes first: machines drift.
+            let setup = (k + round) % setups.len();
+            let dir = std::env::temp_dir().join(format!("ispotato-replica-load-{}-{round}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).unwrap();
+            let sqlite = dir.join("load.db").display().to_string();
+            let pg = if setup == 0 {
+                None
+            } else {
+                let Some(db) = TestDatabase::create("replica_load") else {
+                    return;
+                };
+                Some(db)
+            };
+            let database = pg.as_ref().map_or(sqlite.clone(), |db| db.url().to_string());
+            let servers: Vec<_> = (0..if setup == 2 { 2 } else { 1 })
+                .map(|_| load_server(&bin, &database))
+                .collect();
+            let urls: Vec<String> = servers.iter().map(|s| s.1.clone()).collect();
+            let (images_per_s, latencies, failed) = load(&urls, clients, per_client).await;
+            for (server, _) in servers {
+                support::terminate(server.take()).await;
+            }
+            let rows = match &pg {
+                Some(db) => db.query_i64("SELECT COUNT(*) FROM verdicts"),
+                None => {
+                    let store =
+                        ispotato_core::store::SqliteStore::open(ispotato_core::store::StoreConfig::new(&sqlite))
+                            .unwrap();
+                    ispotato_core::store::Store::counts(&store).unwrap().0 as i64
+                }
+            };
+            let ms = |p: f64| support::percentile(&latencies, p) as f64 / 1000.0;
+            runs[setup].push(LoadRun {
+                images_per_s,
+                p50_ms: ms(0.5),
+                p99_ms: ms(0.99),
+                failed,
+                rows,
+            });
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let images = clients * per_client;
+    println!("\n{rounds} rounds, {clients} clients x {per_client} images each ({images} per run) on /api/v1/classify; medians\n");
+    println!("| setup | images/s | p50 ms | p99 ms | failed | verdict rows per run |");
+    println!("|---|---|---|---|---|---|");
+    for (setup, runs) in setups.iter().zip(&runs) {
+        println!(
+            "| {setup} | {:.1} | {:.0} | {:.0} | {} | {} |",
+            median(runs.iter().map(|r| r.images_per_s).collect()),
+            median(runs.iter().map(|r| r.p50_ms).collect()),
+            median(runs.iter().map(|r| r.p99_ms).collect()),
+            runs.iter().map(|r| r.failed).sum::<usize>(),
+            runs.iter().map(|r| r.rows.to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    for (setup, runs) in setups.iter().zip(&runs) {
+        for r in runs {
+            assert_eq!(r.failed, 0, "{setup}: a request failed");
+            // The warm-up image of each replica is a verdict too.
+            let warm = if *setup == "PostgreSQL, 2 replicas" { 2 } else { 1 };
+            assert_eq!(r.rows, (images + warm) as i64, "{setup}: a verdict row was lost");
+        }
+    }
+}
