@@ -182,6 +182,15 @@ pub enum VoteOutcome {
 }
 
 impl VoteOutcome {
+    /// The outcome of storing a vote `agree` where the user's earlier vote was `previous`.
+    pub(crate) fn after(previous: Option<bool>, agree: bool) -> Self {
+        match previous {
+            None => Self::Recorded,
+            Some(p) if p == agree => Self::Unchanged,
+            Some(_) => Self::Changed,
+        }
+    }
+
     /// The short answer a voter sees.
     pub fn thanks(self) -> &'static str {
         match self {
@@ -312,6 +321,11 @@ pub fn on_own_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 /// A window's hits as stored (a JSON array of Unix milliseconds, oldest first).
 fn parse_hits(key: &str, text: &str) -> Result<Vec<i64>, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("rate-limit window {key}: {e}")))
+}
+
+/// A window's hits as stored.
+fn format_hits(hits: &[i64]) -> Result<String, StoreError> {
+    serde_json::to_string(hits).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Milliseconds since the Unix epoch.

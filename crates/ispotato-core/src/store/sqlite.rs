@@ -9,8 +9,8 @@ use std::time::Duration;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::migrations::{checked_version, SQLITE as MIGRATIONS};
-use super::parse_hits;
 use super::tally::{StatsRows, VotedVerdict};
+use super::{format_hits, parse_hits};
 use super::{
     DrawState, FeedbackExample, NewVerdict, Retraction, Stats, Store, StoreError, VerdictCount, Vote, VoteOutcome,
     DELIVERY_MEMORY_SECONDS,
@@ -262,11 +262,7 @@ impl Store for SqliteStore {
             ],
         )?;
         tx.commit()?;
-        Ok(match previous {
-            None => VoteOutcome::Recorded,
-            Some(p) if p == vote.agree => VoteOutcome::Unchanged,
-            Some(_) => VoteOutcome::Changed,
-        })
+        Ok(VoteOutcome::after(previous, vote.agree))
     }
 
     fn retract_vote(&self, r: &Retraction) -> Result<bool, StoreError> {
@@ -359,7 +355,7 @@ impl Store for SqliteStore {
         let mut hits = stored.map(|h| parse_hits(key, &h)).transpose()?.unwrap_or_default();
         let taken = admit(&mut hits, rule, n, now_ms);
         if taken.is_ok() {
-            let text = serde_json::to_string(&hits).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let text = format_hits(&hits)?;
             tx.execute(
                 "INSERT INTO quota_windows (key, hits, expires_ms) VALUES (?1, ?2, ?3)
                  ON CONFLICT (key) DO UPDATE SET hits = excluded.hits, expires_ms = excluded.expires_ms",

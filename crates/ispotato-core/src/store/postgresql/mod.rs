@@ -16,9 +16,9 @@ use r2d2_postgres::PostgresConnectionManager;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::migrations::{checked_version, POSTGRES as MIGRATIONS};
-use super::parse_hits;
 use super::tally::{StatsRows, VotedVerdict};
 use super::target::{PostgresUrl, TlsMode};
+use super::{format_hits, parse_hits};
 use super::{
     DrawState, FeedbackExample, NewVerdict, Retraction, Stats, Store, StoreError, VerdictCount, Vote, VoteOutcome,
     DELIVERY_MEMORY_SECONDS,
@@ -351,11 +351,7 @@ impl Store for PostgresStore {
             ],
         )?;
         tx.commit()?;
-        Ok(match previous {
-            None => VoteOutcome::Recorded,
-            Some(p) if p == vote.agree => VoteOutcome::Unchanged,
-            Some(_) => VoteOutcome::Changed,
-        })
+        Ok(VoteOutcome::after(previous, vote.agree))
     }
 
     fn retract_vote(&self, r: &Retraction) -> Result<bool, StoreError> {
@@ -451,7 +447,7 @@ impl Store for PostgresStore {
         let mut hits = parse_hits(key, &stored)?;
         let taken = admit(&mut hits, rule, n, now_ms);
         if taken.is_ok() {
-            let text = serde_json::to_string(&hits).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let text = format_hits(&hits)?;
             tx.execute(
                 "UPDATE quota_windows SET hits = $2, expires_ms = $3 WHERE key = $1",
                 &[&key, &text, &(now_ms + rule.window.as_millis() as i64)],
