@@ -1,6 +1,6 @@
 //! Per-key sliding-window rate limits ("10 images a minute per user"): [`admit`] is the rule,
 //! [`RateLimiter`] keeps the windows in this process's memory, and the store keeps them in the
-//! database when replicas share one ([`Store::take_window`](crate::store::Store::take_window)).
+//! database when replicas share one ([`Store::take_windows`](crate::store::Store::take_windows)).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -24,6 +24,13 @@ impl WindowRule {
     fn window_ms(&self) -> i64 {
         self.window.as_millis().min(i64::MAX as u128) as i64
     }
+}
+
+/// Which of several windows taken together had no room (its index), and how long until it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    pub window: usize,
+    pub wait: Duration,
 }
 
 /// The sliding-window rule on one key's past hits (milliseconds, oldest first): forgets hits

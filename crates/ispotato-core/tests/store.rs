@@ -47,6 +47,7 @@ on_both_backends!(
     draws_from_two_handles_never_repeat_a_fact,
     a_shared_value_is_made_once,
     rate_limit_windows_hold_across_handles,
+    windows_taken_together_stop_at_the_first_without_room,
 );
 
 /// One database on one backend; every `open` is a new handle on it (a second replica).
@@ -634,6 +635,41 @@ fn rate_limit_windows_hold_across_handles(backend: Backend) {
         stores[1].take_window("user-a", rule, 10, now + 60_000).unwrap().is_ok(),
         "a minute later"
     );
+}
+
+fn windows_taken_together_stop_at_the_first_without_room(backend: Backend) {
+    let stores = [backend.open(), backend.open()];
+    let (user, global) = (WindowRule::per_minute(3), WindowRule::per_minute(4));
+    let now = 1_000_000_000;
+    let take = |store: usize, key: &str, at: i64| {
+        stores[store]
+            .take_windows(&[(key, user), ("*", global)], 1, now + at)
+            .unwrap()
+    };
+    for at in 0..3 {
+        assert_eq!(take(at as usize % 2, "user-a", at), Ok(()));
+    }
+    // The user's window is full: refused there, the global window untouched.
+    let refused = take(0, "user-a", 10).unwrap_err();
+    assert_eq!(refused.window, 0, "the user's window refuses");
+    assert_eq!(
+        refused.wait,
+        Duration::from_millis(59_990),
+        "room when the first hit leaves"
+    );
+    assert_eq!(take(1, "user-b", 20), Ok(()), "the fourth global unit was still free");
+    // Everyone's window is full now: refused there, the user's unit stays taken (the request
+    // cost the user a try).
+    let refused = take(0, "user-c", 30).unwrap_err();
+    assert_eq!(refused.window, 1, "the global window refuses");
+    assert_eq!(
+        stores[1].take_window("user-c", user, 2, now + 40).unwrap(),
+        Ok(()),
+        "user-c had one unit taken, two left"
+    );
+    assert!(stores[1].take_window("user-c", user, 1, now + 50).unwrap().is_err());
+    // A minute after the first takes, the global window has room again.
+    assert_eq!(take(1, "user-d", 60_000), Ok(()));
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::rate_limit::{RateLimiter, WindowRule};
+use crate::rate_limit::{RateLimiter, Refused, WindowRule};
 use crate::store::{unix_now_ms, Store};
 
 /// Why a request was over budget.
@@ -73,33 +73,74 @@ impl Quotas {
                     .map_err(|retry_after| Throttled::Global { retry_after })
             }
             Self::Shared { store, user, global } => {
-                take_shared(store, user_hash, *user, n)
+                // Both windows in one transaction (one round trip), the user's first: every
+                // take locks them in that order, so two never wait on each other in a circle.
+                let user_rule = *user;
+                let windows = [(user_hash.to_string(), user_rule), (GLOBAL_KEY.to_string(), *global)];
+                take_shared(store, windows, n)
                     .await
-                    .map_err(|retry_after| Throttled::User {
-                        limit: user.limit,
-                        retry_after,
-                    })?;
-                take_shared(store, GLOBAL_KEY, *global, n)
-                    .await
-                    .map_err(|retry_after| Throttled::Global { retry_after })
+                    .map_err(|refused| match refused.window {
+                        0 => Throttled::User {
+                            limit: user_rule.limit,
+                            retry_after: refused.wait,
+                        },
+                        _ => Throttled::Global {
+                            retry_after: refused.wait,
+                        },
+                    })
             }
         }
     }
 }
 
-/// One shared window, asked from the blocking pool. When the database cannot answer, the
+/// The shared windows, asked from the blocking pool. When the database cannot answer, the
 /// request is let through (logged): a database outage should not stop the judging too.
-async fn take_shared(store: &Arc<dyn Store>, key: &str, rule: WindowRule, n: usize) -> Result<(), Duration> {
-    let (store, owned) = (store.clone(), key.to_string());
-    match tokio::task::spawn_blocking(move || store.take_window(&owned, rule, n, unix_now_ms())).await {
+async fn take_shared(store: &Arc<dyn Store>, windows: [(String, WindowRule); 2], n: usize) -> Result<(), Refused> {
+    let store = store.clone();
+    let taken = tokio::task::spawn_blocking(move || {
+        let windows = windows.each_ref().map(|(key, rule)| (key.as_str(), *rule));
+        store.take_windows(&windows, n, unix_now_ms())
+    })
+    .await;
+    match taken {
         Ok(Ok(taken)) => taken,
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "the shared rate-limit window could not be read; letting the request through");
+            tracing::warn!(error = %e, "the shared rate-limit windows could not be read; letting the request through");
             Ok(())
         }
         Err(e) => {
             tracing::warn!(error = %e, "the rate-limit task failed; letting the request through");
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{SqliteStore, StoreConfig};
+
+    /// Shared windows on a database: the user's budget refuses first, then everyone's, each
+    /// refusal saying which one it was.
+    #[tokio::test]
+    async fn shared_budgets_refuse_per_user_then_for_everyone() {
+        let dir = std::env::temp_dir().join(format!("ispotato-quotas-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(StoreConfig::new(dir.join("q.db"))).unwrap());
+        let quotas = Quotas::shared(store, WindowRule::per_minute(2), WindowRule::per_minute(3));
+        assert_eq!(quotas.user_limit(), 2);
+        assert_eq!(quotas.take("a", 1).await, Ok(()));
+        assert_eq!(quotas.take("a", 1).await, Ok(()));
+        match quotas.take("a", 1).await {
+            Err(Throttled::User { limit: 2, retry_after }) => assert!(retry_after > Duration::from_secs(58)),
+            other => panic!("the user's budget refuses: {other:?}"),
+        }
+        assert_eq!(quotas.take("b", 1).await, Ok(()), "the third unit of everyone's budget");
+        assert!(
+            matches!(quotas.take("c", 1).await, Err(Throttled::Global { .. })),
+            "everyone's budget is spent"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -71,7 +71,7 @@ pub fn open(config: DatabaseConfig) -> Result<Arc<dyn Store>, StoreError> {
     })
 }
 
-use crate::rate_limit::WindowRule;
+use crate::rate_limit::{Refused, WindowRule};
 use crate::verdict::Label;
 
 #[derive(Debug, thiserror::Error)]
@@ -288,16 +288,27 @@ pub trait Store: Send + Sync {
     /// The value every process sharing the store uses under `name`: the one stored, or `fresh`
     /// when there was none yet (stored now; of two processes racing, both get the first's).
     fn shared_value(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError>;
-    /// Takes `n` units for `key` under `rule` at `now_ms` (Unix milliseconds) from a window every
-    /// process sharing the store counts against; `Ok(Err(wait))` when there is no room. Takes
-    /// for the same key are serialised across processes.
+    /// Takes `n` units from each of `windows` (a key and its rule) in order, in one transaction,
+    /// at `now_ms` (Unix milliseconds), from windows every process sharing the store counts
+    /// against. `Ok(Err(Refused { window, wait }))` names the first window without room; the
+    /// windows before it stay taken, the ones after it are untouched. Takes for the same key are
+    /// serialised across processes; keep one order of keys everywhere (it avoids deadlocks).
+    fn take_windows(
+        &self,
+        windows: &[(&str, WindowRule)],
+        n: usize,
+        now_ms: i64,
+    ) -> Result<Result<(), Refused>, StoreError>;
+    /// [`Store::take_windows`] for one window: `Ok(Err(wait))` when there is no room.
     fn take_window(
         &self,
         key: &str,
         rule: WindowRule,
         n: usize,
         now_ms: i64,
-    ) -> Result<Result<(), Duration>, StoreError>;
+    ) -> Result<Result<(), Duration>, StoreError> {
+        Ok(self.take_windows(&[(key, rule)], n, now_ms)?.map_err(|r| r.wait))
+    }
     fn stats(&self, since: Option<i64>) -> Result<Stats, StoreError>;
     /// Verdicts that have a majority opinion (ties and `unsure` verdicts are left out).
     fn feedback_examples(&self) -> Result<Vec<FeedbackExample>, StoreError>;

@@ -15,7 +15,7 @@ use super::{
     DrawState, FeedbackExample, NewVerdict, Retraction, Stats, Store, StoreError, VerdictCount, Vote, VoteOutcome,
     DELIVERY_MEMORY_SECONDS,
 };
-use crate::rate_limit::{admit, WindowRule};
+use crate::rate_limit::{admit, Refused, WindowRule};
 
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -338,23 +338,26 @@ impl Store for SqliteStore {
         Ok(value)
     }
 
-    fn take_window(
+    fn take_windows(
         &self,
-        key: &str,
-        rule: WindowRule,
+        windows: &[(&str, WindowRule)],
         n: usize,
         now_ms: i64,
-    ) -> Result<Result<(), Duration>, StoreError> {
+    ) -> Result<Result<(), Refused>, StoreError> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let stored: Option<String> = tx
-            .query_row("SELECT hits FROM quota_windows WHERE key = ?1", params![key], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let mut hits = stored.map(|h| parse_hits(key, &h)).transpose()?.unwrap_or_default();
-        let taken = admit(&mut hits, rule, n, now_ms);
-        if taken.is_ok() {
+        let mut taken = Ok(());
+        for (index, &(key, rule)) in windows.iter().enumerate() {
+            let stored: Option<String> = tx
+                .query_row("SELECT hits FROM quota_windows WHERE key = ?1", params![key], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            let mut hits = stored.map(|h| parse_hits(key, &h)).transpose()?.unwrap_or_default();
+            if let Err(wait) = admit(&mut hits, rule, n, now_ms) {
+                taken = Err(Refused { window: index, wait });
+                break;
+            }
             let text = format_hits(&hits)?;
             tx.execute(
                 "INSERT INTO quota_windows (key, hits, expires_ms) VALUES (?1, ?2, ?3)

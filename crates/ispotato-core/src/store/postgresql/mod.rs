@@ -23,7 +23,7 @@ use super::{
     DrawState, FeedbackExample, NewVerdict, Retraction, Stats, Store, StoreError, VerdictCount, Vote, VoteOutcome,
     DELIVERY_MEMORY_SECONDS,
 };
-use crate::rate_limit::{admit, WindowRule};
+use crate::rate_limit::{admit, Refused, WindowRule};
 
 /// Advisory lock keys ("isPotato" + a number): only IsPotato takes these.
 const MIGRATION_LOCK: i64 = 0x6973_506f_7461_0001;
@@ -426,27 +426,32 @@ impl Store for PostgresStore {
             .get(0))
     }
 
-    fn take_window(
+    fn take_windows(
         &self,
-        key: &str,
-        rule: WindowRule,
+        windows: &[(&str, WindowRule)],
         n: usize,
         now_ms: i64,
-    ) -> Result<Result<(), Duration>, StoreError> {
+    ) -> Result<Result<(), Refused>, StoreError> {
         let mut client = self.client()?;
         let mut tx = client.transaction()?;
-        // The key's row, made if new, then locked: takes for this key from every replica queue
-        // here, each seeing the hits the one before it added.
-        tx.execute(
-            "INSERT INTO quota_windows (key, hits, expires_ms) VALUES ($1, '[]', $2) ON CONFLICT (key) DO NOTHING",
-            &[&key, &now_ms],
-        )?;
-        let stored: String = tx
-            .query_one("SELECT hits FROM quota_windows WHERE key = $1 FOR UPDATE", &[&key])?
-            .get(0);
-        let mut hits = parse_hits(key, &stored)?;
-        let taken = admit(&mut hits, rule, n, now_ms);
-        if taken.is_ok() {
+        let mut taken = Ok(());
+        let mut held: Vec<&str> = Vec::with_capacity(windows.len());
+        for (index, &(key, rule)) in windows.iter().enumerate() {
+            // The key's row, made if new, then locked: takes for this key from every replica
+            // queue here, each seeing the hits the one before it added.
+            tx.execute(
+                "INSERT INTO quota_windows (key, hits, expires_ms) VALUES ($1, '[]', $2) ON CONFLICT (key) DO NOTHING",
+                &[&key, &now_ms],
+            )?;
+            let stored: String = tx
+                .query_one("SELECT hits FROM quota_windows WHERE key = $1 FOR UPDATE", &[&key])?
+                .get(0);
+            held.push(key);
+            let mut hits = parse_hits(key, &stored)?;
+            if let Err(wait) = admit(&mut hits, rule, n, now_ms) {
+                taken = Err(Refused { window: index, wait });
+                break;
+            }
             let text = format_hits(&hits)?;
             tx.execute(
                 "UPDATE quota_windows SET hits = $2, expires_ms = $3 WHERE key = $1",
@@ -457,8 +462,8 @@ impl Store for PostgresStore {
         // two takes never wait on each other here.
         tx.execute(
             "DELETE FROM quota_windows WHERE key IN (
-                SELECT key FROM quota_windows WHERE expires_ms <= $1 AND key <> $2 FOR UPDATE SKIP LOCKED)",
-            &[&now_ms, &key],
+                SELECT key FROM quota_windows WHERE expires_ms <= $1 AND key <> ALL($2) FOR UPDATE SKIP LOCKED)",
+            &[&now_ms, &held],
         )?;
         tx.commit()?;
         Ok(taken)
