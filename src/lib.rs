@@ -5,4 +5,5 @@ pub mod admin;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod cpu_level;
 pub mod setup;

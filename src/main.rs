@@ -1,9 +1,14 @@
 //! `ispotato`: the command-line front end over `ispotato-core`.
 
 use clap::{CommandFactory, FromArgMatches};
-use ispotato::{cli, commands, config, setup};
+use ispotato::{cli, commands, config, cpu_level, setup};
 
 fn main() -> std::process::ExitCode {
+    // First: a binary built for a newer x86 level than this CPU's would die of SIGILL later.
+    if let Err(e) = cpu_level::check() {
+        eprintln!("error: {e}");
+        return std::process::ExitCode::FAILURE;
+    }
     limit_malloc_arenas();
     let matches = cli::Cli::command().get_matches();
     let mut cli = match cli::Cli::from_arg_matches(&matches) {
