@@ -9,6 +9,7 @@ pub mod config;
 mod dispatch;
 mod feedback;
 mod media;
+mod proxy_hop;
 mod reply;
 mod retry;
 mod state;
@@ -34,12 +35,19 @@ pub async fn run(
 ) -> Result<(), DiscordError> {
     let token = config.token.clone();
     let mut http = HttpBuilder::new(token.expose());
-    if let Some(url) = &config.api_url {
-        // serenity ignores the proxy while its rate limiter is on; the proxy (or the fake) in
-        // front of Discord is then the one that deals with rate limits.
-        http = http
-            .proxy(url.as_str().trim_end_matches('/'))
-            .ratelimiter_disabled(true);
+    // Behind a proxy serenity's rate limiter must be off (it ignores the proxy while on), so
+    // serenity talks to a loopback hop in front of the proxy that honours 429s' retry_after.
+    // The hop lives as long as this function runs.
+    let hop = match &config.api_url {
+        Some(url) => Some(
+            proxy_hop::start(url)
+                .await
+                .map_err(|e| DiscordError::Client(format!("cannot start the local hop to the API proxy: {e}")))?,
+        ),
+        None => None,
+    };
+    if let Some(hop) = &hop {
+        http = http.proxy(hop.url()).ratelimiter_disabled(true);
     }
     let intents = GatewayIntents::GUILDS
         | GatewayIntents::GUILD_MESSAGE_REACTIONS

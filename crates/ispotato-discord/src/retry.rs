@@ -1,9 +1,10 @@
 //! Bounded retries for Discord REST calls that failed transiently (429, 5xx, network).
 //!
-//! With serenity's own rate limiter on (talking to Discord directly) a 429 never reaches this
-//! code: serenity sleeps for `Retry-After` and retries itself. Behind a proxy
-//! (`ISPOTATO_DISCORD_API_URL`) serenity's limiter is off and its error keeps neither the
-//! `Retry-After` header nor the body's `retry_after`, so a 429 is retried after 1, 2 and 3 s.
+//! A 429 seldom reaches this code: talking to Discord directly, serenity's own rate limiter
+//! sleeps for `Retry-After` and retries itself; behind a proxy (`ISPOTATO_DISCORD_API_URL`),
+//! the loopback hop (`proxy_hop`) waits the `retry_after` Discord asks for and resends. What
+//! still arrives (a wait longer than the hop sits out, or one it could not read) is retried here
+//! after 1, 2 and 3 s, serenity's error keeping neither the header nor the body's `retry_after`.
 
 use std::future::Future;
 use std::time::Duration;

@@ -401,6 +401,38 @@ async fn facts_votes_reactions_and_stats() {
     h.stop().await;
 }
 
+/// Behind an API proxy (as the fake is), a 429's `retry_after` is honoured: the call goes out
+/// again once the wait Discord asked for has passed, not after a guessed second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limited_call_is_sent_again_after_the_wait_discord_asks_for() {
+    let h = Harness::start("retry_after").await;
+    h.fake.fail_next_edits(&[Failure::RateLimitedFor(2500)]);
+    let potato = fake::attachment(
+        "52",
+        "spud.jpg",
+        &h.fake.attachment_url("potato.jpg"),
+        30_000,
+        "image/jpeg",
+    );
+    h.fake
+        .dispatch("INTERACTION_CREATE", slash("9710", "tok-wait", potato))
+        .await;
+    let edit = h
+        .fake
+        .wait_for("webhooks/999/tok-wait/messages/@original", 1, WAIT)
+        .await;
+    assert_eq!(edit.len(), 1, "the verdict arrives after the wait");
+    let limited = h.fake.state.rate_limited_at.lock().unwrap().clone();
+    assert_eq!(limited.len(), 1, "one 429, then the call succeeded");
+    let answered = edit[0].1["_at_ms"].as_u64().unwrap() as u128;
+    let waited = answered - limited[0];
+    assert!(
+        (2500..4500).contains(&waited),
+        "the call went out again {waited} ms after the 429 asking for 2500 ms"
+    );
+    h.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_failures_are_retried_and_the_gateway_reconnects() {
     let h = Harness::start("faults").await;

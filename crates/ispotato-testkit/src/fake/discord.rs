@@ -24,7 +24,11 @@ pub const CHANNEL: &str = "200";
 
 #[derive(Debug, Clone, Copy)]
 pub enum Failure {
+    /// A 429 asking for 0.2 s.
     RateLimited,
+    /// A 429 asking for this many milliseconds, in the body's `retry_after` and (rounded up to
+    /// whole seconds) the `Retry-After` header, as Discord sends them.
+    RateLimitedFor(u64),
     Internal,
 }
 
@@ -41,6 +45,8 @@ pub struct FakeState {
     seq: AtomicU64,
     files: Mutex<HashMap<String, Vec<u8>>>,
     edit_failures: Mutex<VecDeque<Failure>>,
+    /// When each `RateLimitedFor` answer was sent (Unix ms).
+    pub rate_limited_at: Mutex<Vec<u128>>,
     addr: Mutex<Option<SocketAddr>>,
 }
 
@@ -65,6 +71,7 @@ impl Fake {
             seq: AtomicU64::new(1),
             files: Mutex::new(HashMap::new()),
             edit_failures: Mutex::new(VecDeque::new()),
+            rate_limited_at: Mutex::new(Vec::new()),
             addr: Mutex::new(None),
         });
         let app = axum::Router::new()
@@ -224,6 +231,17 @@ async fn rest(State(state): State<Arc<FakeState>>, method: Method, uri: Uri, bod
                     StatusCode::TOO_MANY_REQUESTS,
                     json!({ "message": "You are being rate limited.", "retry_after": 0.2, "global": false }),
                 ),
+                Failure::RateLimitedFor(ms) => {
+                    let mut response = json_response(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        json!({ "message": "You are being rate limited.", "retry_after": ms as f64 / 1000.0, "global": false }),
+                    );
+                    if let Ok(seconds) = ms.div_ceil(1000).to_string().parse() {
+                        response.headers_mut().insert("retry-after", seconds);
+                    }
+                    state.rate_limited_at.lock().unwrap().push(now_ms());
+                    response
+                }
                 Failure::Internal => json_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     json!({ "message": "500: Internal Server Error", "code": 0 }),
