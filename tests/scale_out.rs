@@ -81,9 +81,17 @@ fn start_replica(database: &str, api: &str, ports: &Ports, public: &str) -> supp
     support::KillOnDrop::new(command.spawn().expect("starting a replica"))
 }
 
-/// nginx in the foreground under `prefix` (its logs and temporary files there).
+/// nginx in the foreground under `prefix` (its logs and temporary files there, so it runs
+/// without root: Debian's build keeps them under /var otherwise).
 fn start_nginx(nginx: &Path, prefix: &Path, conf: &str) -> support::KillOnDrop {
     std::fs::create_dir_all(prefix.join("logs")).unwrap();
+    let mut paths: String = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
+        .iter()
+        .map(|kind| format!("\n    {kind}_temp_path {}/{kind}_temp;", prefix.display()))
+        .collect();
+    paths += &format!("\n    access_log {}/logs/access.log;", prefix.display());
+    assert!(conf.contains("http {"), "nginx.conf has an http block");
+    let conf = conf.replacen("http {", &format!("http {{{paths}"), 1);
     std::fs::write(prefix.join("nginx.conf"), conf).unwrap();
     // Workers may run as another user (nginx started as root drops to `nobody`).
     let _ = Command::new("chmod").args(["-R", "a+rwX"]).arg(prefix).status();
