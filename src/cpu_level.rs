@@ -68,6 +68,14 @@ assumed_features!(
 mod cpuid {
     use std::arch::x86_64::{__cpuid, __cpuid_count, CpuidResult};
 
+    /// What a leaf the CPU does not have would say: no feature bits.
+    const NONE: CpuidResult = CpuidResult {
+        eax: 0,
+        ebx: 0,
+        ecx: 0,
+        edx: 0,
+    };
+
     /// The CPUID words the features are read from, and what the OS saves on a context switch.
     pub struct Cpu {
         leaf1: CpuidResult,
@@ -85,25 +93,11 @@ mod cpuid {
                 let max = __cpuid(0).eax;
                 let max_extended = __cpuid(0x8000_0000).eax;
                 let leaf1 = __cpuid(1);
-                let leaf7 = if max >= 7 {
-                    __cpuid_count(7, 0)
-                } else {
-                    CpuidResult {
-                        eax: 0,
-                        ebx: 0,
-                        ecx: 0,
-                        edx: 0,
-                    }
-                };
+                let leaf7 = if max >= 7 { __cpuid_count(7, 0) } else { NONE };
                 let extended1 = if max_extended >= 0x8000_0001 {
                     __cpuid(0x8000_0001)
                 } else {
-                    CpuidResult {
-                        eax: 0,
-                        ebx: 0,
-                        ecx: 0,
-                        edx: 0,
-                    }
+                    NONE
                 };
                 let osxsave = leaf1.ecx & (1 << 27) != 0;
                 let xcr0 = if osxsave { xgetbv0() } else { 0 };

@@ -105,14 +105,9 @@ fn start_replica(deployment: &Deployment, index: usize, tgf: &tg::Fake, dcf: &dc
         .env("ISPOTATO_DATABASE_POOL", "4");
     let hook = (deployment.telegram == TelegramDelivery::Webhook).then(|| {
         let port = support::free_port();
-        command
-            .env("ISPOTATO_TELEGRAM_WEBHOOK_LISTEN", format!("127.0.0.1:{port}"))
-            .env(
-                "ISPOTATO_TELEGRAM_WEBHOOK_URL",
-                format!("http://127.0.0.1:{port}/tg/hook"),
-            )
-            .env("ISPOTATO_TELEGRAM_WEBHOOK_SECRET", HOOK_SECRET);
-        format!("http://127.0.0.1:{port}/tg/hook")
+        let hook = format!("http://127.0.0.1:{port}/tg/hook");
+        support::telegram_webhook(&mut command, TG_TOKEN, tgf.url().as_str(), port, &hook, HOOK_SECRET);
+        hook
     });
     Replica {
         child: command.spawn().expect("starting a replica"),

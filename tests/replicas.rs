@@ -34,15 +34,9 @@ fn start_replica(database: &str, api: &str) -> Replica {
         std::path::Path::new(database),
         admin_port,
     );
-    command
-        .env("TELEGRAM_TOKEN", TOKEN)
-        .env_remove("TELOXIDE_TOKEN")
+    support::telegram_webhook(&mut command, TOKEN, api, hook_port, &hook, SECRET)
         .env_remove("DISCORD_TOKEN")
         .env_remove("DISCORD_TOKEN_FILE")
-        .env("ISPOTATO_TELEGRAM_API_URL", api)
-        .env("ISPOTATO_TELEGRAM_WEBHOOK_LISTEN", format!("127.0.0.1:{hook_port}"))
-        .env("ISPOTATO_TELEGRAM_WEBHOOK_URL", &hook)
-        .env("ISPOTATO_TELEGRAM_WEBHOOK_SECRET", SECRET)
         .env("ISPOTATO_USER_IMAGES_PER_MINUTE", IMAGES_PER_MINUTE.to_string())
         .env("ISPOTATO_DATABASE_POOL", "4")
         .env("ISPOTATO_LOG", "warn")

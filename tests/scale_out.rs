@@ -65,15 +65,10 @@ fn start_replica(database: &str, api: &str, ports: &Ports, public: &str) -> supp
         Path::new(database),
         support::free_port(),
     );
-    command
-        .env("TELEGRAM_TOKEN", TOKEN)
-        .env_remove("TELOXIDE_TOKEN")
+    let url = format!("{public}/telegram/webhook");
+    support::telegram_webhook(&mut command, TOKEN, api, ports.hook, &url, SECRET)
         .env_remove("DISCORD_TOKEN")
         .env_remove("DISCORD_TOKEN_FILE")
-        .env("ISPOTATO_TELEGRAM_API_URL", api)
-        .env("ISPOTATO_TELEGRAM_WEBHOOK_LISTEN", format!("127.0.0.1:{}", ports.hook))
-        .env("ISPOTATO_TELEGRAM_WEBHOOK_URL", format!("{public}/telegram/webhook"))
-        .env("ISPOTATO_TELEGRAM_WEBHOOK_SECRET", SECRET)
         .env("ISPOTATO_WEB_LISTEN", format!("127.0.0.1:{}", ports.web))
         .env("ISPOTATO_TRUSTED_PROXY", "127.0.0.1")
         .env("ISPOTATO_DATABASE_POOL", "4")

@@ -44,6 +44,26 @@ pub fn bot_command(bin: &str, db: &std::path::Path, admin_port: u16) -> Command 
     command
 }
 
+/// Telegram in webhook mode for `command`: the bot `token` against the (fake) API at `api`,
+/// taking updates on 127.0.0.1:`listen` behind the public `url`, checked against `secret`.
+pub fn telegram_webhook<'a>(
+    command: &'a mut Command,
+    token: &str,
+    api: &str,
+    listen: u16,
+    url: &str,
+    secret: &str,
+) -> &'a mut Command {
+    command
+        .env("TELEGRAM_TOKEN", token)
+        .env_remove("TELOXIDE_TOKEN")
+        .env_remove("TELEGRAM_TOKEN_FILE")
+        .env("ISPOTATO_TELEGRAM_API_URL", api)
+        .env("ISPOTATO_TELEGRAM_WEBHOOK_LISTEN", format!("127.0.0.1:{listen}"))
+        .env("ISPOTATO_TELEGRAM_WEBHOOK_URL", url)
+        .env("ISPOTATO_TELEGRAM_WEBHOOK_SECRET", secret)
+}
+
 /// The `p` quantile (0..=1) of sorted latencies, by nearest rank; 0 when there are none.
 pub fn percentile(sorted: &[u128], p: f64) -> u128 {
     if sorted.is_empty() {
