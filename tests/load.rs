@@ -185,8 +185,7 @@ async fn run_load(deployment: &Deployment<'_>, users: usize, per_user: usize) ->
         deployment.replicas == 1 || deployment.telegram == TelegramDelivery::Webhook,
         "several replicas take Telegram updates by webhook"
     );
-    let potato = std::fs::read(support::root().join("samples/potatoes_in_store_bin.jpg")).unwrap();
-    let peppers = std::fs::read(support::root().join("samples/red_peppers.jpg")).unwrap();
+    let [potato, peppers] = support::sample_images();
     let tgf = tg::Fake::start(TG_TOKEN).await;
     let dcf = dc::Fake::start().await;
     tgf.add_file("potato", Some(potato.clone()), potato.len() as u64);

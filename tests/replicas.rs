@@ -321,10 +321,7 @@ fn load_server(bin: &str, database: &str) -> (support::KillOnDrop, String) {
 
 /// `clients` clients post `per_client` images each, spread round-robin over `urls`.
 async fn load(urls: &[String], clients: usize, per_client: usize) -> (f64, Vec<u128>, usize) {
-    let images = [
-        std::fs::read(support::root().join("samples/potatoes_in_store_bin.jpg")).unwrap(),
-        std::fs::read(support::root().join("samples/red_peppers.jpg")).unwrap(),
-    ];
+    let images = support::sample_images();
     let http = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(120))
@@ -332,14 +329,7 @@ async fn load(urls: &[String], clients: usize, per_client: usize) -> (f64, Vec<u
         .unwrap();
     for url in urls {
         // Warm up each replica (the first inference pays for lazy initialisation).
-        let warm = http
-            .post(format!("{url}api/v1/classify"))
-            .header("content-type", "image/jpeg")
-            .body(images[0].clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(warm.status(), 200);
+        assert_eq!(support::classify(&http, url, &images[0]).await.0, 200);
     }
     let started = std::time::Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -348,19 +338,9 @@ async fn load(urls: &[String], clients: usize, per_client: usize) -> (f64, Vec<u
         tasks.spawn(async move {
             let mut results = Vec::new();
             for i in 0..per_client {
-                let url = format!("{}api/v1/classify", urls[(client + i) % urls.len()]);
                 let sent = std::time::Instant::now();
-                let ok = match http
-                    .post(&url)
-                    .header("content-type", "image/jpeg")
-                    .body(images[i % 2].clone())
-                    .send()
-                    .await
-                {
-                    Ok(r) => r.status() == 200,
-                    Err(_) => false,
-                };
-                results.push((ok, sent.elapsed().as_micros()));
+                let (status, _) = support::classify(&http, &urls[(client + i) % urls.len()], &images[i % 2]).await;
+                results.push((status == 200, sent.elapsed().as_micros()));
             }
             results
         });

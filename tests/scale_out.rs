@@ -128,19 +128,6 @@ async fn post_update(http: &reqwest::Client, public: &str, update: Value) -> u16
         .unwrap_or(0)
 }
 
-async fn classify(http: &reqwest::Client, public: &str, image: &[u8]) -> (u16, Value) {
-    match http
-        .post(format!("{public}/api/v1/classify"))
-        .header("content-type", "image/jpeg")
-        .body(image.to_vec())
-        .send()
-        .await
-    {
-        Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or(Value::Null)),
-        Err(_) => (0, Value::Null),
-    }
-}
-
 async fn wait_until_ok(http: &reqwest::Client, url: &str) -> bool {
     for _ in 0..600 {
         if http.get(url).send().await.is_ok_and(|r| r.status() == 200) {
@@ -197,11 +184,11 @@ async fn nginx_spreads_web_and_webhook_traffic_over_two_replicas_and_survives_lo
     }
 
     // Web: uploads through nginx are judged; the page is served.
-    let potato = std::fs::read(support::root().join("samples/potatoes_in_store_bin.jpg")).unwrap();
+    let [potato, _] = support::sample_images();
     let page = http.get(format!("{public}/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     for _ in 0..4 {
-        let (status, verdict) = classify(&http, &public, &potato).await;
+        let (status, verdict) = support::classify(&http, &public, &potato).await;
         assert_eq!(status, 200, "{verdict}");
         assert_eq!(verdict["label"], "potato", "{verdict}");
     }
@@ -218,7 +205,7 @@ async fn nginx_spreads_web_and_webhook_traffic_over_two_replicas_and_survives_lo
     drop(victim); // SIGKILL
     let mut after = Vec::new();
     for _ in 0..4 {
-        after.push(classify(&http, &public, &potato).await.0);
+        after.push(support::classify(&http, &public, &potato).await.0);
     }
     for id in 10..=13 {
         after.push(post_update(&http, &public, command(id, 71, "/potatofact")).await);

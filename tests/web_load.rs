@@ -34,49 +34,24 @@ async fn the_api_under_load_answers_every_image_once() {
             .unwrap(),
     );
     let base = wait_for_url(server.child());
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
-    let images = [
-        std::fs::read(root.join("potatoes_in_store_bin.jpg")).unwrap(),
-        std::fs::read(root.join("red_peppers.jpg")).unwrap(),
-    ];
+    let images = support::sample_images();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(120))
         .build()
         .unwrap();
     // Warm up (the first inference pays for lazy initialisation).
-    let warm = http
-        .post(format!("{base}api/v1/classify"))
-        .header("content-type", "image/jpeg")
-        .body(images[0].clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(warm.status(), 200);
+    assert_eq!(support::classify(&http, &base, &images[0]).await.0, 200);
 
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for client in 0..CLIENTS {
-        let (http, url, images) = (http.clone(), format!("{base}api/v1/classify"), images.clone());
+        let (http, base, images) = (http.clone(), base.clone(), images.clone());
         tasks.spawn(async move {
             let mut results = Vec::with_capacity(PER_CLIENT);
             for i in 0..PER_CLIENT {
-                let body = images[(client + i) % 2].clone();
                 let sent = Instant::now();
-                let response = http
-                    .post(&url)
-                    .header("content-type", "image/jpeg")
-                    .body(body)
-                    .send()
-                    .await;
-                let status = response.as_ref().map(|r| r.status().as_u16()).unwrap_or(0);
-                let id = match response {
-                    Ok(r) => r
-                        .json::<serde_json::Value>()
-                        .await
-                        .ok()
-                        .and_then(|v| v["verdict_id"].as_str().map(str::to_string)),
-                    Err(_) => None,
-                };
+                let (status, body) = support::classify(&http, &base, &images[(client + i) % 2]).await;
+                let id = body["verdict_id"].as_str().map(str::to_string);
                 results.push((status, id, sent.elapsed().as_micros()));
             }
             results

@@ -64,6 +64,28 @@ pub fn telegram_webhook<'a>(
         .env("ISPOTATO_TELEGRAM_WEBHOOK_SECRET", secret)
 }
 
+/// The two committed sample photos: a potato, then red peppers.
+pub fn sample_images() -> [Vec<u8>; 2] {
+    ["potatoes_in_store_bin.jpg", "red_peppers.jpg"]
+        .map(|name| std::fs::read(root().join("samples").join(name)).expect("a committed sample"))
+}
+
+/// Posts a JPEG to the web API's `/api/v1/classify` under `base`: the status (0 when no answer
+/// came) and the JSON body (null when there was none).
+pub async fn classify(http: &reqwest::Client, base: &str, image: &[u8]) -> (u16, serde_json::Value) {
+    let url = format!("{}/api/v1/classify", base.trim_end_matches('/'));
+    match http
+        .post(url)
+        .header("content-type", "image/jpeg")
+        .body(image.to_vec())
+        .send()
+        .await
+    {
+        Ok(r) => (r.status().as_u16(), r.json().await.unwrap_or(serde_json::Value::Null)),
+        Err(_) => (0, serde_json::Value::Null),
+    }
+}
+
 /// The `p` quantile (0..=1) of sorted latencies, by nearest rank; 0 when there are none.
 pub fn percentile(sorted: &[u128], p: f64) -> u128 {
     if sorted.is_empty() {
