@@ -152,13 +152,30 @@ const ADMIN_LIMITS: ispotato_http::ListenerLimits = ispotato_http::ListenerLimit
 };
 
 /// Binds the listener now (so a bad address fails start-up) and serves it in the background.
-pub async fn start(listen: &str, state: AdminState) -> anyhow::Result<Option<SocketAddr>> {
-    if listen.eq_ignore_ascii_case("off") {
-        return Ok(None);
+/// Where the admin endpoints listen: an address, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminListen {
+    Off,
+    On(SocketAddr),
+}
+
+impl std::str::FromStr for AdminListen {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(Self::Off);
+        }
+        s.parse()
+            .map(Self::On)
+            .map_err(|_| format!("'{s}' is neither HOST:PORT nor off"))
     }
-    let addr: SocketAddr = listen
-        .parse()
-        .map_err(|_| anyhow::anyhow!("admin listen address '{listen}' is not HOST:PORT"))?;
+}
+
+pub async fn start(listen: AdminListen, state: AdminState) -> anyhow::Result<Option<SocketAddr>> {
+    let AdminListen::On(addr) = listen else {
+        return Ok(None);
+    };
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr} for the admin endpoints: {e}"))?;

@@ -62,7 +62,7 @@ fn parse_database_arg(s: &str) -> Result<ispotato_core::store::DatabaseTarget, S
 }
 
 fn parse_duration_arg(s: &str) -> Result<std::time::Duration, String> {
-    ispotato_core::stats::parse_duration(s)
+    ispotato_core::store::stats::parse_duration(s)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -291,7 +291,7 @@ pub struct RunArgs {
     pub queue_capacity: usize,
     /// Admin HTTP listener (/healthz, /readyz, /metrics); "off" to disable. Keep it private.
     #[arg(long, env = "ISPOTATO_ADMIN_LISTEN", default_value = "127.0.0.1:9184")]
-    pub admin_listen: String,
+    pub admin_listen: crate::admin::AdminListen,
     /// Seconds in-flight verdicts get to finish after SIGTERM/SIGINT before the process exits.
     #[arg(long, env = "ISPOTATO_DRAIN_SECONDS", default_value_t = 20)]
     pub drain_seconds: u64,

@@ -1,7 +1,6 @@
 //! `ispotato`: the command-line front end over `ispotato-core`.
 
-use clap::{CommandFactory, FromArgMatches};
-use ispotato::{cli, commands, config, cpu_level, setup};
+use ispotato::{commands, config, cpu_level, setup};
 
 fn main() -> std::process::ExitCode {
     // First: a binary built for a newer x86 level than this CPU's would die of SIGILL later.
@@ -10,15 +9,14 @@ fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     }
     limit_malloc_arenas();
-    let matches = cli::Cli::command().get_matches();
-    let mut cli = match cli::Cli::from_arg_matches(&matches) {
+    let cli = match config::parse(std::env::args_os()) {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        Err(config::ParseError::Usage(e)) => e.exit(),
+        Err(config::ParseError::Config(e)) => {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
     };
-    if let Err(e) = config::apply(&mut cli, &matches) {
-        eprintln!("error: {e:#}");
-        return std::process::ExitCode::FAILURE;
-    }
     setup::init_logging(cli.global.log_format);
     // A small blocking pool: decoding and inference are CPU-bound, and hundreds of blocking
     // threads would only add stacks and allocator arenas (memory) without adding throughput.

@@ -5,15 +5,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use ispotato_core::classifier::{asset_candidates, locate_model};
-use ispotato_core::fetch::FetchConfig;
-use ispotato_core::judge::Judge;
-use ispotato_core::net_guard::LoopbackPolicy;
+use ispotato_core::image::FetchConfig;
+use ispotato_core::image::IngestLimits;
+use ispotato_core::image::LoopbackPolicy;
+use ispotato_core::model::Classifier;
+use ispotato_core::model::{asset_candidates, locate_model};
 use ispotato_core::secret::SecretString;
 use ispotato_core::serve::compose::{self, SaltSource, ServicesConfig};
+use ispotato_core::serve::Judge;
 use ispotato_core::serve::Services;
 use ispotato_core::store::{DatabaseConfig, DatabaseTarget, PostgresUrl, Store};
-use ispotato_core::{Classifier, IngestLimits};
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{GlobalArgs, LimitArgs, LogFormat, RunArgs};

@@ -25,7 +25,7 @@ async fn request(addr: SocketAddr, method: &str, path: &str, headers: &str, body
 async fn one_reload_at_a_time_behind_the_token() {
     let test = ispotato_testkit::services("admin", 10);
     let state = AdminState::new(test.services.clone(), Some(SecretString::new("admin-token-1")));
-    let addr = admin::start("127.0.0.1:0", state.clone())
+    let addr = admin::start("127.0.0.1:0".parse().unwrap(), state.clone())
         .await
         .unwrap()
         .expect("listening");

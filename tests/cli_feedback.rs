@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
+use ispotato_core::model::Label;
 use ispotato_core::store::{NewVerdict, SqliteStore, Store, StoreConfig, Vote, VoteSource};
-use ispotato_core::Label;
 use serde_json::Value;
 
 fn scratch(name: &str) -> PathBuf {

@@ -153,7 +153,7 @@ fn train_recalibrates_the_way_the_base_card_does() {
     let flipped = if base["calibration"]["method"].as_str().unwrap().starts_with("platt") {
         "temperature"
     } else {
-        ispotato_core::model_card::PLATT_METHOD
+        ispotato_core::model::PLATT_METHOD
     };
     base["calibration"]["method"] = flipped.into();
     std::fs::create_dir_all(dir.join("base")).unwrap();

@@ -7,8 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use ispotato_core::model::Label;
 use ispotato_core::store::{DatabaseConfig, DrawState, NewVerdict, SqliteStore, Store, StoreConfig, Vote, VoteSource};
-use ispotato_core::Label;
 use ispotato_testkit::postgres::TestDatabase;
 
 const PASSWORD: &str = "s3cret-pw-never-shown";

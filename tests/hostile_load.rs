@@ -82,16 +82,16 @@ async fn normal_users_stay_served_while_hostile_ones_send_heavy_images() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let potato = std::fs::read(root.join("samples/potatoes_in_store_bin.jpg")).unwrap();
     let heavy = heavy_jpeg();
-    let shape = ispotato_core::decode::jpeg_shape(&heavy);
+    let shape = ispotato_core::image::jpeg_shape(&heavy);
     assert!(
-        shape.scans > 48 && shape.scans <= ispotato_core::decode::MAX_JPEG_SCANS,
+        shape.scans > 48 && shape.scans <= ispotato_core::image::MAX_JPEG_SCANS,
         "{shape:?}"
     );
     // The cost of one heavy image here, decoded the way the bot decodes it: opened, or refused
     // when the decode's time budget runs out.
     let started = Instant::now();
-    match ispotato_core::decode::decode(&heavy, &ispotato_core::IngestLimits::default()) {
-        Ok(_) | Err(ispotato_core::IngestError::TooSlowToDecode { .. }) => {}
+    match ispotato_core::image::decode(&heavy, &ispotato_core::image::IngestLimits::default()) {
+        Ok(_) | Err(ispotato_core::image::IngestError::TooSlowToDecode { .. }) => {}
         Err(e) => panic!("heavy but valid: {e:?}"),
     }
     let heavy_cost = started.elapsed();

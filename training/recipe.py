@@ -4,7 +4,7 @@ RGB (alpha composited over white), shorter side resized to 256 with Pillow's ant
 bilinear filter (longer side = floor(256 * long / short), as torchvision does), centre crop
 224 (offset = round-half-even((size - 224) / 2)), then (pixel - 127) / 128, NCHW float32
 (for Lite0, the shipped backbone; ISPOTATO_ARCH=lite1/lite2 use 274/240 and 297/260).
-The Rust pipeline (crates/ispotato-core/src/preprocess.rs) must match this within 1e-4.
+The Rust pipeline (crates/ispotato-core/src/model/preprocess.rs) must match this within 1e-4.
 """
 
 import os

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use image::imageops::FilterType;
-use ispotato_core::decode::decode;
-use ispotato_core::ingest::read_file_capped;
-use ispotato_core::model_card::InputRecipe;
-use ispotato_core::preprocess::{centre_offset, preprocess, resized_dims};
+use ispotato_core::image::decode;
+use ispotato_core::image::read_file_capped;
+use ispotato_core::model::InputRecipe;
+use ispotato_core::model::{centre_offset, preprocess, resized_dims};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::GlobalArgs;
@@ -156,14 +156,14 @@ fn median(mut v: Vec<Duration>) -> f64 {
 }
 
 fn measure(
-    classifier: &ispotato_core::Classifier,
+    classifier: &ispotato_core::model::Classifier,
     files: &[PathBuf],
     runs: usize,
-    limits: &ispotato_core::IngestLimits,
+    limits: &ispotato_core::image::IngestLimits,
 ) -> anyhow::Result<Row> {
     let model_loaded_rss_mb = proc_status_mb("VmRSS:");
     let recipe = &classifier.card().input;
-    let full_limits = ispotato_core::IngestLimits {
+    let full_limits = ispotato_core::image::IngestLimits {
         jpeg_reduce_min_side: 0,
         ..*limits
     };

@@ -5,9 +5,10 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use ispotato_core::judge::{ImageInput, Judge};
+use ispotato_core::image::ImageSource;
+use ispotato_core::model::{Label, Verdict};
 use ispotato_core::serve::answer;
-use ispotato_core::{ImageSource, Label, Verdict};
+use ispotato_core::serve::{ImageInput, Judge};
 
 use crate::cli::GlobalArgs;
 use crate::setup;

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use ispotato_core::eval::{evaluate, scan_labelled_dir, EvalReport};
-use ispotato_core::ingest::ingest_file;
+use ispotato_core::image::ingest_file;
+use ispotato_core::model::{evaluate, scan_labelled_dir, EvalReport};
 
 use crate::cli::GlobalArgs;
 use crate::setup;
@@ -58,7 +58,8 @@ fn num(x: Option<f64>) -> String {
     x.map(|v| format!("{v:.4}")).unwrap_or_else(|| "n/a".into())
 }
 
-fn render(r: &EvalReport) -> String {
+fn render(report: &EvalReport) -> String {
+    let r = &report.metrics;
     let c = &r.confusion;
     let mut s = format!(
         "model {}: {} images judged, {} could not be read, {:.1} images/s\n\
@@ -66,10 +67,10 @@ fn render(r: &EvalReport) -> String {
          AUROC {}  average precision {}  ECE(15 bins) {}  unsure {}\n\
          confusion: {} true potato, {} false potato, {} true not-potato, {} missed potato \
          ({} potatoes and {} others answered unsure)\n\nslice                 images  called potato  unsure  rate\n",
-        r.model_version,
-        r.n,
-        r.errors,
-        r.images_per_second,
+        report.model_version,
+        report.n,
+        report.errors,
+        report.images_per_second,
         pct(r.precision),
         pct(r.recall),
         num(r.f1),
@@ -84,7 +85,7 @@ fn render(r: &EvalReport) -> String {
         c.unsure_positive,
         c.unsure_negative,
     );
-    for (name, slice) in &r.slices {
+    for (name, slice) in &report.slices {
         let rate = match (slice.recall, slice.false_positive_rate) {
             (Some(recall), _) => format!("recall {}", pct(Some(recall))),
             (_, Some(fpr)) => format!("false positive {}", pct(Some(fpr))),
@@ -95,7 +96,7 @@ fn render(r: &EvalReport) -> String {
             slice.n, slice.called_potato, slice.unsure
         );
     }
-    for (path, err) in r.failures.iter().take(10) {
+    for (path, err) in report.failures.iter().take(10) {
         s += &format!("could not judge {path}: {err}\n");
     }
     s

@@ -5,8 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use ispotato_core::decode::{sniff_format, AcceptedFormat};
-use ispotato_core::retention::delete_expired_images;
+use ispotato_core::image::{sniff_format, AcceptedFormat};
+use ispotato_core::store::retention::delete_expired_images;
 use ispotato_core::store::unix_now;
 
 use crate::cli::GlobalArgs;

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use ispotato_core::retention::spawn_image_cleanup;
 use ispotato_core::secret::SecretString;
 use ispotato_core::serve::Platform;
+use ispotato_core::store::retention::spawn_image_cleanup;
 use ispotato_discord::DiscordConfig;
 use ispotato_telegram::{TelegramConfig, WebhookConfig, WebhookSecret};
 use ispotato_web::{BoundWeb, WebConfig};
@@ -172,7 +172,7 @@ pub async fn run(global: &GlobalArgs, args: &RunArgs, web: Web) -> anyhow::Resul
     }
     let admin_token = secret(&None, &args.admin_token_file, "admin token")?;
     let admin = crate::admin::AdminState::new(services.clone(), admin_token);
-    crate::admin::start(&args.admin_listen, admin.clone()).await?;
+    crate::admin::start(args.admin_listen, admin.clone()).await?;
     let model_reloader = spawn_sighup_model_reload(admin);
     let watcher = trivia.watch(Duration::from_secs(5));
     let cleanup = spawn_image_cleanup(store, global.image_retention, Duration::from_secs(24 * 3600));

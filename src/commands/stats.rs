@@ -22,7 +22,7 @@ pub async fn run(global: &GlobalArgs, json: bool, since: Option<Duration>) -> an
             Some(d) => format!("for the last {}", humanise(d)),
             None => "of all time".to_string(),
         };
-        print!("{}", ispotato_core::stats::render(&stats, &period));
+        print!("{}", ispotato_core::store::stats::render(&stats, &period));
     }
     Ok(ExitCode::SUCCESS)
 }

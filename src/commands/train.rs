@@ -6,13 +6,14 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget};
-use ispotato_core::eval::{scan_labelled_dir, EvalItem};
-use ispotato_core::head_training::{fit_platt, fit_temperature, is_validation, train_head, Example, TrainOptions};
-use ispotato_core::ingest::ingest_file;
-use ispotato_core::metrics::{BinaryMetrics, Scored};
-use ispotato_core::model_card::{LinearHead, ModelCard};
-use ispotato_core::preprocess::preprocess;
-use ispotato_core::{Classifier, IngestLimits, Label};
+use ispotato_core::image::ingest_file;
+use ispotato_core::image::IngestLimits;
+use ispotato_core::model::preprocess;
+use ispotato_core::model::scores::{BinaryMetrics, Scored};
+use ispotato_core::model::{fit_platt, fit_temperature, is_validation, train_head, Example, TrainOptions};
+use ispotato_core::model::{scan_labelled_dir, EvalItem};
+use ispotato_core::model::{Classifier, Label};
+use ispotato_core::model::{LinearHead, ModelCard};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -102,9 +103,10 @@ fn scored(head: &LinearHead, temperature: f32, lower: f32, upper: f32, examples:
         .collect()
 }
 
+/// The metrics as the card writes them (precision, recall, F1, AUROC, average precision, ECE,
+/// unsure rate, confusion).
 fn summary(m: &BinaryMetrics) -> serde_json::Value {
-    json!({ "precision": m.precision, "recall": m.recall, "f1": m.f1, "auroc": m.auroc,
-            "average_precision": m.average_precision, "ece": m.ece, "unsure_rate": m.unsure_rate, "confusion": m.confusion })
+    serde_json::to_value(m).unwrap_or(serde_json::Value::Null)
 }
 
 fn fmt(x: Option<f64>) -> String {
@@ -194,9 +196,9 @@ pub async fn run(global: &GlobalArgs, args: TrainArgs<'_>) -> anyhow::Result<Exi
             card.backbone.architecture
         ),
         head,
-        calibration: ispotato_core::model_card::Calibration {
+        calibration: ispotato_core::model::Calibration {
             method: if platt {
-                ispotato_core::model_card::PLATT_METHOD.into()
+                ispotato_core::model::PLATT_METHOD.into()
             } else {
                 "temperature".into()
             },
@@ -225,7 +227,7 @@ pub async fn run(global: &GlobalArgs, args: TrainArgs<'_>) -> anyhow::Result<Exi
         std::fs::copy(&src_onnx, &dst_onnx)
             .with_context(|| format!("copying the backbone to {}", dst_onnx.display()))?;
     }
-    let card_path = args.out.join(ispotato_core::classifier::DEFAULT_CARD);
+    let card_path = args.out.join(ispotato_core::model::DEFAULT_CARD);
     new_card
         .save(&card_path)
         .with_context(|| format!("writing {}", card_path.display()))?;

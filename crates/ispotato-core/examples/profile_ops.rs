@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use ispotato_core::classifier::{optimised_backbone, Layout};
+use ispotato_core::model::{optimised_backbone, Layout};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::plan::{eval, SimpleState};
 

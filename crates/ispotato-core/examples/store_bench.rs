@@ -12,9 +12,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use ispotato_core::model::Label;
 use ispotato_core::rate_limit::WindowRule;
 use ispotato_core::store::{self, DatabaseConfig, DrawState, NewVerdict, Store, Vote, VoteSource};
-use ispotato_core::Label;
 use ispotato_testkit::postgres::TestDatabase;
 
 #[derive(Clone, Copy)]

@@ -5,8 +5,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use ispotato_core::decode::decode;
-use ispotato_core::{IngestError, IngestLimits};
+use ispotato_core::image::decode;
+use ispotato_core::image::{IngestError, IngestLimits};
 
 #[test]
 fn decompression_bomb_is_refused_in_under_100ms_and_100mb() {

@@ -4,8 +4,8 @@ mod common;
 
 use common::*;
 use image::ImageFormat;
-use ispotato_core::decode::{decode, AcceptedFormat};
-use ispotato_core::{IngestError, IngestLimits};
+use ispotato_core::image::{decode, AcceptedFormat};
+use ispotato_core::image::{IngestError, IngestLimits};
 
 fn limits() -> IngestLimits {
     IngestLimits::default()
@@ -206,7 +206,7 @@ fn jpeg_parts() -> (Vec<u8>, Vec<u8>) {
 
 #[test]
 fn a_jpeg_with_hundreds_of_scans_is_refused_before_decoding() {
-    use ispotato_core::decode::{jpeg_shape, MAX_JPEG_SCANS};
+    use ispotato_core::image::{jpeg_shape, MAX_JPEG_SCANS};
     let (head, scan) = jpeg_parts();
     let mut bomb = head.clone();
     for _ in 0..300 {
@@ -301,7 +301,7 @@ fn a_jpeg_header_declaring_more_than_its_scan_data_holds_is_refused() {
     let flat = decode(&encode(&white, ImageFormat::Jpeg), &limits()).unwrap();
     assert_eq!(flat.original_dimensions(), (2000, 1500));
     let progressive = progressive_jpeg(640, 480);
-    let shape = ispotato_core::decode::jpeg_shape(&progressive);
+    let shape = ispotato_core::image::jpeg_shape(&progressive);
     assert!(
         shape.progressive && shape.scans > 1 && shape.data_covers_frame(),
         "{shape:?}"

@@ -5,8 +5,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use ispotato_core::eval::{evaluate, scan_labelled_dir};
-use ispotato_core::{Label, Timings, Verdict};
+use ispotato_core::model::{evaluate, scan_labelled_dir};
+use ispotato_core::model::{Label, Timings, Verdict};
 
 fn make_folder() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ispotato-eval-{}", std::process::id()));
@@ -58,17 +58,21 @@ fn evaluation_aggregates_exactly() {
     // potato: 0.95 P, 0.90 P, 0.50 U, 0.10 N; not_potato: 0.05 N, 0.15 N, 0.85 P; sweet: 0.30 U, 0.02 N.
     assert_eq!(report.n, 9);
     assert_eq!(report.errors, 1);
-    let c = report.confusion;
+    let c = report.metrics.confusion;
     assert_eq!(
         (c.true_positive, c.false_positive, c.false_negative, c.true_negative),
         (2, 1, 2, 4)
     );
     assert_eq!((c.unsure_positive, c.unsure_negative), (1, 1));
-    assert!((report.precision.unwrap() - 2.0 / 3.0).abs() < 1e-9);
-    assert!((report.recall.unwrap() - 0.5).abs() < 1e-9);
-    assert!((report.unsure_rate.unwrap() - 2.0 / 9.0).abs() < 1e-9);
+    assert!((report.metrics.precision.unwrap() - 2.0 / 3.0).abs() < 1e-9);
+    assert!((report.metrics.recall.unwrap() - 0.5).abs() < 1e-9);
+    assert!((report.metrics.unsure_rate.unwrap() - 2.0 / 9.0).abs() < 1e-9);
     // AUROC: positives {.95,.90,.50,.10} vs negatives {.05,.15,.85,.30,.02}: wins 5+5+4+2 = 16 of 20.
-    assert!((report.auroc.unwrap() - 16.0 / 20.0).abs() < 1e-9, "{:?}", report.auroc);
+    assert!(
+        (report.metrics.auroc.unwrap() - 16.0 / 20.0).abs() < 1e-9,
+        "{:?}",
+        report.metrics.auroc
+    );
     let potato = &report.slices["potato"];
     assert_eq!((potato.n, potato.called_potato, potato.unsure), (4, 2, 1));
     assert_eq!(potato.recall, Some(0.5));

@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ispotato_core::fetch::{FetchConfig, Fetcher};
-use ispotato_core::net_guard::LoopbackPolicy;
-use ispotato_core::{ImageSource, IngestError, IngestLimits, Ingestor};
+use ispotato_core::image::LoopbackPolicy;
+use ispotato_core::image::{FetchConfig, Fetcher};
+use ispotato_core::image::{ImageSource, IngestError, IngestLimits, Ingestor};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -147,7 +147,7 @@ async fn happy_path_downloads_and_decodes_with_loopback_allowed() {
         .load_bytes(ImageSource::Url(format!("http://{addr}/potato.png")))
         .await
         .expect("download");
-    let image = ispotato_core::decode::decode(&bytes, ingestor.limits()).expect("decode");
+    let image = ispotato_core::image::decode(&bytes, ingestor.limits()).expect("decode");
     assert_eq!((image.width(), image.height()), (32, 32));
     // Magic bytes are enough when the content type is generic.
     assert!(get("/no-type.png", ALLOW).await.is_ok());

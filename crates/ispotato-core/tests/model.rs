@@ -7,11 +7,12 @@ mod common;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ispotato_core::ingest::ingest_file;
-use ispotato_core::model_card::InputRecipe;
-use ispotato_core::preprocess::preprocess;
-use ispotato_core::queue::InferenceQueue;
-use ispotato_core::{Classifier, ClassifyError, IngestLimits, Label};
+use ispotato_core::image::ingest_file;
+use ispotato_core::image::IngestLimits;
+use ispotato_core::model::preprocess;
+use ispotato_core::model::InputRecipe;
+use ispotato_core::model::{Classifier, ClassifyError, Label};
+use ispotato_core::serve::InferenceQueue;
 use serde_json::Value;
 
 fn card_path() -> PathBuf {
@@ -160,10 +161,10 @@ async fn a_full_queue_answers_busy_instead_of_queueing() {
 
 #[tokio::test]
 async fn a_full_queue_refuses_before_downloading() {
-    use ispotato_core::fetch::FetchConfig;
-    use ispotato_core::judge::{ImageInput, Judge};
-    use ispotato_core::net_guard::LoopbackPolicy;
-    use ispotato_core::Ingestor;
+    use ispotato_core::image::FetchConfig;
+    use ispotato_core::image::Ingestor;
+    use ispotato_core::image::LoopbackPolicy;
+    use ispotato_core::serve::{ImageInput, Judge};
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -274,7 +275,7 @@ fn a_blank_image_is_never_a_potato() {
     let white = image::RgbImage::from_pixel(640, 480, image::Rgb([255, 255, 255]));
     let mut jpeg = std::io::Cursor::new(Vec::new());
     white.write_to(&mut jpeg, image::ImageFormat::Jpeg).unwrap();
-    let image = ispotato_core::decode::decode(&jpeg.into_inner(), &IngestLimits::default()).unwrap();
+    let image = ispotato_core::image::decode(&jpeg.into_inner(), &IngestLimits::default()).unwrap();
     let verdict = classifier.classify(&image).unwrap();
     assert!(verdict.blank);
     assert_eq!(verdict.label, Label::Unsure, "P(potato) {}", verdict.probability);

@@ -3,9 +3,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ispotato_core::metrics::{auroc, average_precision, expected_calibration_error};
-use ispotato_core::net_guard::{forbidden_class, LoopbackPolicy};
-use ispotato_core::stats::parse_duration;
+use ispotato_core::image::{forbidden_class, LoopbackPolicy};
+use ispotato_core::model::scores::{auroc, average_precision, expected_calibration_error};
+use ispotato_core::store::stats::parse_duration;
 use proptest::prelude::*;
 
 /// Every IPv6 spelling that reaches `v4`: v4-mapped, v4-translated, v4-compatible, NAT64, 6to4.

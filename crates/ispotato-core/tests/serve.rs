@@ -6,13 +6,13 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ispotato_core::fetch::FetchConfig;
-use ispotato_core::judge::ImageInput;
-use ispotato_core::net_guard::LoopbackPolicy;
+use ispotato_core::image::FetchConfig;
+use ispotato_core::image::IngestLimits;
+use ispotato_core::image::LoopbackPolicy;
 use ispotato_core::serve::compose::{self, SaltSource, ServicesConfig};
+use ispotato_core::serve::ImageInput;
 use ispotato_core::serve::{NamedImage, Platform, Services};
 use ispotato_core::store::{DatabaseConfig, StoreConfig};
-use ispotato_core::IngestLimits;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Serves `/slow` (headers, then one byte every 200 ms, forever) and `/fast` (a sample photo).

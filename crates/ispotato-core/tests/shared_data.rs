@@ -5,8 +5,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use ispotato_core::ingest::ingest_file;
-use ispotato_core::IngestLimits;
+use ispotato_core::image::ingest_file;
+use ispotato_core::image::IngestLimits;
 
 fn data_dir() -> Option<PathBuf> {
     let dir = common::repo_root().join("../shared/data");

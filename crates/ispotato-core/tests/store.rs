@@ -8,13 +8,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ispotato_core::model::Label;
 use ispotato_core::rate_limit::WindowRule;
-use ispotato_core::retention::delete_expired_images;
+use ispotato_core::store::retention::delete_expired_images;
 use ispotato_core::store::{
     self, DatabaseConfig, DatabaseTarget, DrawState, NewVerdict, Retraction, SqliteStore, Store, StoreConfig,
     StoreError, Vote, VoteOutcome, VoteSource, SCHEMA_VERSION,
 };
-use ispotato_core::Label;
 use ispotato_testkit::postgres::TestDatabase;
 
 /// Runs each named test (a `fn(Backend)`) once per backend.
@@ -271,7 +271,7 @@ fn stats_estimate_precision_and_recall_from_votes(backend: Backend) {
     let all = store.stats(None).unwrap();
     assert_eq!(all.verdicts_total, 6);
     assert_eq!(all.precision.value, Some(1.0 / 3.0));
-    let text = ispotato_core::stats::render(&s, "this week");
+    let text = ispotato_core::store::stats::render(&s, "this week");
     assert!(
         text.contains("5 images judged") && text.contains("Estimated precision 50%"),
         "{text}"
@@ -528,9 +528,9 @@ fn the_cleanup_task_deletes_expired_images_by_itself(backend: Backend) {
         .unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let remaining = runtime.block_on(async {
-        let task = ispotato_core::retention::spawn_image_cleanup(
+        let task = ispotato_core::store::retention::spawn_image_cleanup(
             store.clone(),
-            ispotato_core::retention::DEFAULT_RETENTION,
+            ispotato_core::store::retention::DEFAULT_RETENTION,
             Duration::from_secs(3600),
         );
         let mut remaining = 2;

@@ -1,8 +1,7 @@
 //! The application commands the bot registers, and one async function per command. Each
 //! returns `Err(Refusal)` for the one error path in [`crate::dispatch`] to answer.
 
-use ispotato_core::serve::{Judgement, NamedImage, Refusal, ReplyPlace};
-use ispotato_core::trivia::TOPICS;
+use ispotato_core::prelude::{Judgement, NamedImage, Refusal, ReplyPlace, TOPICS};
 use serenity::all::{
     CommandDataOptionValue, CommandInteraction, CommandOptionType, CommandType, Context, CreateCommand,
     CreateCommandOption, EditInteractionResponse, Message, ReactionType,

@@ -1,6 +1,6 @@
 //! Discord settings.
 
-use ispotato_core::secret::SecretString;
+use ispotato_core::prelude::SecretString;
 use url::Url;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

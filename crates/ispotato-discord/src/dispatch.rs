@@ -1,7 +1,7 @@
 //! Serenity's events routed to the commands, the feedback handlers and auto-judging channels.
 //! Every command failure goes through one path: [`reply::refuse`].
 
-use ispotato_core::serve::Refusal;
+use ispotato_core::prelude::Refusal;
 use serenity::all::{
     async_trait, AutocompleteChoice, CommandInteraction, Context, CreateAutocompleteResponse,
     CreateInteractionResponse, CreateMessage, EventHandler, Interaction, Message, Reaction, Ready,

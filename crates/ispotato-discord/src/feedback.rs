@@ -1,7 +1,6 @@
 //! Right/Wrong buttons and 👍/👎 reactions on verdict messages become votes in the store.
 
-use ispotato_core::serve::Voter;
-use ispotato_core::store::VoteSource;
+use ispotato_core::prelude::{VoteSource, Voter};
 use serenity::all::{
     ComponentInteraction, Context, CreateInteractionResponse, CreateInteractionResponseMessage, Reaction, ReactionType,
 };

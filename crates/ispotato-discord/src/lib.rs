@@ -16,7 +16,7 @@ mod state;
 
 use std::sync::Arc;
 
-use ispotato_core::serve::Services;
+use ispotato_core::prelude::Services;
 use serenity::all::{ClientBuilder, GatewayIntents, HttpBuilder};
 
 pub use config::{DiscordConfig, Shards, ShardsError};

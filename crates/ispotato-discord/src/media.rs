@@ -1,9 +1,8 @@
 //! The images of a command or a message: attachments (checked by declared size and content
 //! type before any download) and image embeds, as inputs for the core's judge.
 
-use ispotato_core::judge::ImageInput;
-use ispotato_core::limits::human_bytes_over;
-use ispotato_core::serve::{NamedImage, Refusal};
+use ispotato_core::image::human_bytes_over;
+use ispotato_core::prelude::{ImageInput, NamedImage, Refusal};
 use serenity::all::{Attachment, Message};
 
 /// Most images judged for one message.

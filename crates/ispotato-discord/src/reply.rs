@@ -2,9 +2,8 @@
 //! and the one error path that turns a refusal into the user's message, the metric and the
 //! log line.
 
+use ispotato_core::prelude::{Fact, ImageOutcome, Refusal};
 use ispotato_core::serve::words::{self, Style};
-use ispotato_core::serve::{ImageOutcome, Refusal};
-use ispotato_core::trivia::Fact;
 use serenity::all::{
     ButtonStyle, CommandInteraction, Context, CreateActionRow, CreateButton, CreateInteractionResponse,
     CreateInteractionResponseFollowup, CreateInteractionResponseMessage, ReactionType,

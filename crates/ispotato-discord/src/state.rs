@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use ispotato_core::serve::{Platform, Services};
+use ispotato_core::prelude::{Platform, Services};
 use serenity::all::UserId;
 
 use crate::config::DiscordConfig;

@@ -7,10 +7,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ispotato_core::decode::{decode, jpeg_shape, looks_like_image, sniff_format, AcceptedFormat};
-use ispotato_core::fetch::{check_url, redact};
-use ispotato_core::net_guard::{forbidden_class, LoopbackPolicy};
-use ispotato_core::IngestLimits;
+use ispotato_core::image::IngestLimits;
+use ispotato_core::image::{check_url, redact};
+use ispotato_core::image::{decode, jpeg_shape, looks_like_image, sniff_format, AcceptedFormat};
+use ispotato_core::image::{forbidden_class, LoopbackPolicy};
 
 /// A fuzz target's body: any bytes in, a panic when its oracle fails.
 pub type Body = fn(&[u8]);
@@ -126,7 +126,7 @@ pub fn user_url(data: &[u8]) {
 /// Durations from the command line and the configuration: whatever parses is what it says.
 pub fn duration(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else { return };
-    if let Ok(d) = ispotato_core::stats::parse_duration(text) {
+    if let Ok(d) = ispotato_core::store::stats::parse_duration(text) {
         let (number, unit) = text.trim().split_at(text.trim().len() - 1);
         let n: u64 = number.parse().expect("a parsed duration starts with its number");
         let secs = match unit {

@@ -1,7 +1,7 @@
 //! The bot's commands, published with setMyCommands, and one async function per command. Each
 //! returns `Err(Refusal)` for the one error path in [`crate::dispatch`] to answer.
 
-use ispotato_core::serve::Refusal;
+use ispotato_core::prelude::Refusal;
 use teloxide::prelude::*;
 use teloxide::utils::command::BotCommands;
 

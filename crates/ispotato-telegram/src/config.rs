@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use ispotato_core::secret::SecretString;
+use ispotato_core::prelude::SecretString;
 use url::Url;
 
 #[derive(Debug, Clone)]

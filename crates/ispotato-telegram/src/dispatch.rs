@@ -5,8 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use ispotato_core::secret::SecretString;
-use ispotato_core::serve::{Refusal, ReplyPlace};
+use ispotato_core::prelude::{Refusal, ReplyPlace, SecretString};
 use teloxide::dispatching::{DpHandlerDescription, UpdateFilterExt};
 use teloxide::error_handlers::ErrorHandler;
 use teloxide::prelude::*;

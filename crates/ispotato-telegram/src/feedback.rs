@@ -2,8 +2,7 @@
 
 use std::sync::Arc;
 
-use ispotato_core::serve::Voter;
-use ispotato_core::store::VoteSource;
+use ispotato_core::prelude::{VoteSource, Voter};
 use teloxide::prelude::*;
 use teloxide::types::{MessageReactionUpdated, ReactionType};
 

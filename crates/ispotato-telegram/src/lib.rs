@@ -17,7 +17,7 @@ mod webhook;
 
 use std::sync::Arc;
 
-use ispotato_core::serve::Services;
+use ispotato_core::prelude::Services;
 use teloxide::prelude::*;
 use teloxide::types::AllowedUpdate;
 use teloxide::update_listeners::Polling;

@@ -5,10 +5,8 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use futures_util::StreamExt;
-use ispotato_core::judge::ImageInput;
-use ispotato_core::secret::SecretString;
-use ispotato_core::serve::NamedImage;
-use ispotato_core::IngestError;
+use ispotato_core::image::IngestError;
+use ispotato_core::prelude::{ImageInput, NamedImage, SecretString};
 use teloxide::net::Download;
 use teloxide::prelude::*;
 use teloxide::types::{FileId, MessageEntityKind, PhotoSize};

@@ -2,9 +2,8 @@
 //! (group pacing, bounded retries, token-free logs), and the one error path that turns a
 //! refusal into the user's message, the metric and the log line.
 
+use ispotato_core::prelude::{Fact, ImageOutcome, Refusal};
 use ispotato_core::serve::words::{self, Style};
-use ispotato_core::serve::{ImageOutcome, Refusal};
-use ispotato_core::trivia::Fact;
 use teloxide::prelude::*;
 use teloxide::types::{InlineKeyboardButton, InlineKeyboardMarkup, ReplyParameters};
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use ispotato_core::serve::{Platform, Services};
+use ispotato_core::prelude::{Platform, Services};
 use teloxide::adaptors::Throttle;
 use teloxide::Bot;
 

@@ -12,8 +12,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use std::sync::Arc;
 
+use ispotato_core::prelude::SecretString;
 use ispotato_core::rate_limit::RateLimiter;
-use ispotato_core::secret::SecretString;
 use ispotato_core::store::Store;
 use teloxide::update_listeners::webhooks::{axum_to_router, Options};
 use teloxide::update_listeners::UpdateListener;

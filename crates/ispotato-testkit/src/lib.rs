@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use ispotato_core::fetch::FetchConfig;
-use ispotato_core::net_guard::LoopbackPolicy;
+use ispotato_core::image::FetchConfig;
+use ispotato_core::image::IngestLimits;
+use ispotato_core::image::LoopbackPolicy;
 use ispotato_core::serve::compose::{self, SaltSource, ServicesConfig};
 use ispotato_core::serve::Services;
 use ispotato_core::store::{DatabaseConfig, StoreConfig};
-use ispotato_core::IngestLimits;
 
 pub const WAIT: Duration = Duration::from_secs(20);
 

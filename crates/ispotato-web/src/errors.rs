@@ -6,7 +6,7 @@ use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ispotato_core::serve::{answer, Refusal};
+use ispotato_core::prelude::{answer, Refusal};
 use ispotato_http::BodyRefusal;
 
 use crate::html;

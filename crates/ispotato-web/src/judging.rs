@@ -5,9 +5,7 @@ use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use ispotato_core::judge::Judged;
-use ispotato_core::serve::{NamedImage, Platform, Refusal, ReplyPlace};
-use ispotato_core::trivia::Fact;
+use ispotato_core::prelude::{Fact, Judged, NamedImage, Platform, Refusal, ReplyPlace};
 
 use crate::client::Client;
 use crate::state::WebState;

@@ -26,7 +26,7 @@ mod upload;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use ispotato_core::serve::Services;
+use ispotato_core::prelude::{Platform, Services};
 use tokio::net::TcpListener;
 
 pub use state::WebState;
@@ -107,7 +107,7 @@ impl BoundWeb {
     pub async fn serve(self, services: Arc<Services>, shutdown: impl std::future::Future<Output = ()> + Send) {
         let state = Arc::new(WebState::new(services, &self.config));
         let limits = listener_limits(&state, &self.config);
-        state.services.telemetry.set_connected("web", true);
+        state.services.telemetry.set_connected(Platform::Web.as_str(), true);
         tracing::info!(url = %self.url(), "web page serving");
         ispotato_http::serve_with(
             self.listener,

@@ -8,7 +8,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use ispotato_core::serve::{Platform, Refusal};
+use ispotato_core::prelude::{Platform, Refusal};
 
 use crate::client::{browser_from_cookies, client_of, BrowserId, IssuedBrowser, BROWSER_COOKIE};
 use crate::errors::{Face, Failure};

@@ -3,8 +3,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use ispotato_core::prelude::Services;
 use ispotato_core::rate_limit::RateLimiter;
-use ispotato_core::serve::Services;
 
 use crate::WebConfig;
 

@@ -4,9 +4,8 @@
 
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::header;
-use ispotato_core::judge::ImageInput;
-use ispotato_core::serve::{NamedImage, Refusal};
-use ispotato_core::ImageSource;
+use ispotato_core::image::ImageSource;
+use ispotato_core::prelude::{ImageInput, NamedImage, Refusal};
 
 /// Fields a form may carry before it is refused (the page sends five).
 const MAX_FIELDS: usize = 16;

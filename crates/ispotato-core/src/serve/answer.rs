@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::judge::Judged;
+use crate::serve::judge::Judged;
 use crate::serve::{words, Refusal};
 
 /// A verdict as JSON: label, probability, confidence, model, timings, the image's hash, and

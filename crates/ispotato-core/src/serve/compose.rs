@@ -4,16 +4,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::classifier::Classifier;
-use crate::error::{IngestError, ModelError};
-use crate::fetch::FetchConfig;
-use crate::ingest::Ingestor;
-use crate::judge::Judge;
-use crate::limits::IngestLimits;
-use crate::privacy::UserHasher;
-use crate::queue::InferenceQueue;
+use crate::image::error::IngestError;
+use crate::image::fetch::FetchConfig;
+use crate::image::ingest::Ingestor;
+use crate::image::limits::IngestLimits;
+use crate::model::classifier::Classifier;
+use crate::model::error::ModelError;
 use crate::rate_limit::WindowRule;
+use crate::serve::judge::Judge;
+use crate::serve::queue::InferenceQueue;
 use crate::serve::{Quotas, Services};
+use crate::store::privacy::UserHasher;
 use crate::store::{DatabaseConfig, Store, StoreError};
 use crate::trivia::{DeckErrors, TriviaService};
 

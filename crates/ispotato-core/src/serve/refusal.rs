@@ -8,8 +8,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::error::{ClassifyError, IngestError};
-use crate::judge::JudgeError;
+use crate::image::error::IngestError;
+use crate::model::error::ClassifyError;
+use crate::serve::judge::JudgeError;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Refusal {

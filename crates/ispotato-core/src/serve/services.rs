@@ -8,12 +8,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::judge::{ImageInput, Judge, Judged};
-use crate::privacy::UserHasher;
+use crate::serve::judge::{ImageInput, Judge, Judged};
 use crate::serve::quotas::Quotas;
+use crate::serve::telemetry::Telemetry;
 use crate::serve::{Platform, Refusal, BUSY_RETRY_AFTER};
+use crate::store::privacy::UserHasher;
 use crate::store::{unix_now, NewVerdict, Retraction, Stats, Store, StoreError, Vote, VoteOutcome, VoteSource};
-use crate::telemetry::Telemetry;
 use crate::trivia::{Fact, TriviaError, TriviaService};
 
 pub struct Services {
@@ -294,7 +294,9 @@ impl Services {
 
     /// The `/potatostats` text: verdicts and what the votes say, all time.
     pub async fn stats_text(&self) -> Result<String, Refusal> {
-        self.stats(None).await.map(|s| crate::stats::render(&s, "so far"))
+        self.stats(None)
+            .await
+            .map(|s| crate::store::stats::render(&s, "so far"))
     }
 
     /// Stores a vote on a verdict message; the outcome's [`VoteOutcome::thanks`] is the short

@@ -1,10 +1,10 @@
 //! How verdicts read in a chat, written once for every front end; each platform gives its own
 //! emphasis and bar characters.
 
-use crate::judge::Judged;
+use crate::model::verdict::{confidence_bar, Label, Verdict};
+use crate::serve::judge::Judged;
 use crate::serve::ImageOutcome;
 use crate::trivia::Fact;
-use crate::verdict::{confidence_bar, Label, Verdict};
 
 /// A platform's way of writing a reply.
 pub struct Style {

@@ -3,12 +3,16 @@
 //! PostgreSQL ([`PostgresStore`]) for several replicas sharing one database. [`open`] picks the
 //! backend the [`DatabaseConfig`] names.
 //!
-//! User ids never reach the store: callers hash them first with
-//! [`UserHasher`](crate::privacy::UserHasher).
+//! User ids never reach the store: callers hash them first with [`UserHasher`]. Kept images are
+//! deleted after the [`retention`] period; [`stats`] reads durations and renders the store's
+//! [`Stats`] for people; [`transfer`] copies one database into another.
 
 mod migrations;
 mod postgresql;
+pub(crate) mod privacy;
+pub mod retention;
 mod sqlite;
+pub mod stats;
 mod tally;
 pub mod target;
 pub mod transfer;
@@ -19,6 +23,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 pub use postgresql::{PostgresConfig, PostgresStore};
+pub use privacy::UserHasher;
 pub use sqlite::{SqliteStore, StoreConfig};
 pub use target::{DatabaseTarget, PostgresUrl, TlsMode};
 
@@ -71,8 +76,8 @@ pub fn open(config: DatabaseConfig) -> Result<Arc<dyn Store>, StoreError> {
     })
 }
 
+use crate::model::verdict::Label;
 use crate::rate_limit::{Refused, WindowRule};
-use crate::verdict::Label;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

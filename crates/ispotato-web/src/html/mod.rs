@@ -7,7 +7,7 @@ mod result;
 
 use axum::http::StatusCode;
 use axum::response::Html;
-use ispotato_core::serve::Refusal;
+use ispotato_core::prelude::Refusal;
 
 pub use pages::{home_page, model_page, stats_page, vote_answer};
 pub use result::{result_section, ResultView};

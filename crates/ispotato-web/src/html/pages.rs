@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use axum::response::Html;
+use ispotato_core::model::ModelCard;
 use ispotato_core::store::{Estimate, Stats};
-use ispotato_core::ModelCard;
 
 use super::{count, esc, human_bytes, layout, Section};
 

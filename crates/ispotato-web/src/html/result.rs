@@ -3,10 +3,7 @@
 
 use std::time::Duration;
 
-use ispotato_core::judge::Judged;
-use ispotato_core::serve::words;
-use ispotato_core::trivia::Fact;
-use ispotato_core::Label;
+use ispotato_core::prelude::{words, Fact, Judged, Label};
 
 use super::esc;
 

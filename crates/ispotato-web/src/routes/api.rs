@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::extract::{FromRequest, Query, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use ispotato_core::serve::{answer, Platform, Refusal};
+use ispotato_core::prelude::{answer, Platform, Refusal};
 use ispotato_core::store::VoteOutcome;
 use serde_json::json;
 

@@ -11,7 +11,7 @@ use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use ispotato_core::serve::Refusal;
+use ispotato_core::prelude::Refusal;
 
 use crate::errors::{Face, Failure};
 use crate::security;

@@ -7,7 +7,7 @@ use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use ispotato_core::local_file;
-use ispotato_core::serve::{Platform, Refusal, Voter};
+use ispotato_core::prelude::{Platform, Refusal, Voter};
 use ispotato_core::store::{VoteOutcome, VoteSource};
 
 use crate::client::{csrf_ok, csrf_token, Client};

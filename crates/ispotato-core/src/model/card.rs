@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::ModelError;
+use crate::model::error::ModelError;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelCard {

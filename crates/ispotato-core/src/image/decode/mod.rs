@@ -18,8 +18,8 @@ use sha2::{Digest, Sha256};
 
 use self::budget::{DeadlineReader, Plan};
 pub use self::jpeg::{jpeg_shape, JpegShape, MAX_JPEG_SCANS};
-use crate::error::IngestError;
-use crate::limits::IngestLimits;
+use crate::image::error::IngestError;
+use crate::image::limits::IngestLimits;
 
 /// Largest spread of a channel, in levels of 255, that still counts as "no content" (JPEG
 /// noise on a flat colour stays within a few levels).
@@ -96,7 +96,7 @@ impl ValidatedImage {
     pub fn decode_time(&self) -> Duration {
         self.decode_time
     }
-    /// Whether the image has no content: every channel stays within [`BLANK_RANGE`] levels
+    /// Whether the image has no content: every channel stays within `BLANK_RANGE` levels
     /// over the whole image (a plain white photo, a fully transparent sticker over white).
     /// Real photos leave the loop within a few pixels.
     pub fn is_blank(&self) -> bool {

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::metrics::{BinaryMetrics, Confusion, Scored};
-use crate::verdict::{Label, Verdict};
+use crate::model::scores::{BinaryMetrics, Scored};
+use crate::model::verdict::{Label, Verdict};
 
 /// The positive folder's name.
 pub const POSITIVE_LABEL: &str = "potato";
@@ -69,14 +69,9 @@ pub struct EvalReport {
     pub model_version: String,
     pub n: usize,
     pub errors: usize,
-    pub precision: Option<f64>,
-    pub recall: Option<f64>,
-    pub f1: Option<f64>,
-    pub auroc: Option<f64>,
-    pub average_precision: Option<f64>,
-    pub ece: Option<f64>,
-    pub unsure_rate: Option<f64>,
-    pub confusion: Confusion,
+    /// Over every image (written beside the other fields in JSON).
+    #[serde(flatten)]
+    pub metrics: BinaryMetrics,
     pub slices: BTreeMap<String, SliceReport>,
     pub images_per_second: f64,
     /// Files that could not be judged, with the reason.
@@ -138,14 +133,7 @@ where
         model_version: model_version.to_string(),
         n: scored.len(),
         errors: failures.len(),
-        precision: m.precision,
-        recall: m.recall,
-        f1: m.f1,
-        auroc: m.auroc,
-        average_precision: m.average_precision,
-        ece: m.ece,
-        unsure_rate: m.unsure_rate,
-        confusion: m.confusion,
+        metrics: m,
         slices,
         images_per_second: if elapsed > 0.0 {
             scored.len() as f64 / elapsed

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::verdict::Label;
+use crate::model::verdict::Label;
 
 /// One scored example.
 #[derive(Debug, Clone, Copy)]

@@ -7,9 +7,9 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::classifier::Classifier;
-use crate::error::{ClassifyError, ModelError};
-use crate::worker_pool::WorkerPool;
+use crate::model::classifier::Classifier;
+use crate::model::error::{ClassifyError, ModelError};
+use crate::serve::worker_pool::WorkerPool;
 
 #[derive(Clone)]
 pub struct InferenceQueue {

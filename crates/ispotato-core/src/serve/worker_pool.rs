@@ -74,12 +74,14 @@ impl WorkerPool {
         }
     }
 
-    pub fn threads(&self) -> usize {
+    #[cfg(test)]
+    fn threads(&self) -> usize {
         self.threads
     }
 
     /// Runs `job` on a worker thread, in the shared lane.
-    pub async fn run<T, F>(&self, job: F) -> Result<T, PoolStopped>
+    #[cfg(test)]
+    async fn run<T, F>(&self, job: F) -> Result<T, PoolStopped>
     where
         T: Send + 'static,
         F: FnOnce() -> T + Send + 'static,

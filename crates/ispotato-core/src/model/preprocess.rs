@@ -1,5 +1,5 @@
 //! The serving preprocessing recipe (the model card's `input`): RGB, shorter side resized with
-//! Pillow's antialiased bilinear filter (bit-exact, see [`pillow_resize`](crate::pillow_resize)),
+//! Pillow's antialiased bilinear filter (bit-exact, see [`pillow_resize`](crate::model::pillow_resize)),
 //! centre crop, `(pixel - mean) / std`, NCHW. Only the crop window of the resized image is
 //! computed.
 //!
@@ -9,8 +9,8 @@
 use image::RgbImage;
 use tract_onnx::prelude::tract_ndarray::Array4;
 
-use crate::model_card::InputRecipe;
-use crate::pillow_resize::{resize_window, Window};
+use crate::model::card::InputRecipe;
+use crate::model::pillow_resize::{resize_window, Window};
 
 /// Size after resizing the shorter side to `shorter` (longer side rounded down, as
 /// torchvision's `Resize(int)` does).

@@ -1,4 +1,4 @@
-//! Reading durations like "7d" and rendering [`Stats`](crate::store::Stats) for people.
+//! Reading durations like "7d" and rendering [`Stats`] for people.
 
 use std::time::Duration;
 

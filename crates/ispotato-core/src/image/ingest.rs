@@ -1,14 +1,14 @@
 //! Untrusted sources in, bytes under the byte cap out: a local file (read capped) or a URL
-//! (through the SSRF-guarded fetcher). [`crate::judge::Judge`] decodes them on its workers;
+//! (through the SSRF-guarded fetcher). [`Judge`](crate::serve::Judge) decodes them on its workers;
 //! batch tools use [`ingest_file`].
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::decode::{decode, ValidatedImage};
-use crate::error::IngestError;
-use crate::fetch::{FetchConfig, Fetcher};
-use crate::limits::IngestLimits;
+use crate::image::decode::{decode, ValidatedImage};
+use crate::image::error::IngestError;
+use crate::image::fetch::{FetchConfig, Fetcher};
+use crate::image::limits::IngestLimits;
 
 /// Where an image comes from.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@ use std::io::{BufRead, Read};
 
 use image::{DynamicImage, RgbImage};
 
-use crate::limits::IngestLimits;
+use crate::image::limits::IngestLimits;
 
 /// Most scans a JPEG may have. Real files have 1 (baseline) or about 10-20 (progressive);
 /// each scan costs the decoder a pass over the whole image.

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::verdict::Verdict;
+use crate::model::verdict::Verdict;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
@@ -169,7 +169,7 @@ impl Telemetry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::{Label, Timings};
+    use crate::model::verdict::{Label, Timings};
 
     #[test]
     fn renders_counters_histograms_and_gauges() {

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
-use crate::decode::ValidatedImage;
-use crate::error::{ClassifyError, ModelError};
-use crate::model_card::ModelCard;
-use crate::preprocess::{resize_and_crop, tensor_from_crop};
-use crate::verdict::{Label, Timings, Verdict};
+use crate::image::decode::ValidatedImage;
+use crate::model::card::ModelCard;
+use crate::model::error::{ClassifyError, ModelError};
+use crate::model::preprocess::{resize_and_crop, tensor_from_crop};
+use crate::model::verdict::{Label, Timings, Verdict};
 use image::RgbImage;
 
 pub struct Classifier {
@@ -155,7 +155,7 @@ impl Classifier {
     }
 
     /// Classifies a validated image. CPU-bound: call it from a blocking thread (see
-    /// [`InferenceQueue`](crate::queue::InferenceQueue)), not from async code.
+    /// [`InferenceQueue`](crate::serve::InferenceQueue)), not from async code.
     pub fn classify(&self, image: &ValidatedImage) -> Result<Verdict, ClassifyError> {
         self.classify_seen(image).map(|(verdict, _)| verdict)
     }

@@ -1,7 +1,7 @@
 //! Downloads a user-supplied image URL without letting it reach anything private.
 //!
 //! Every hop is checked: scheme (http/https), no credentials, IP-literal hosts against
-//! [`net_guard`](crate::net_guard), and names through a resolver that drops forbidden addresses,
+//! [`net_guard`](crate::image::net_guard), and names through a resolver that drops forbidden addresses,
 //! so the connection can only go to the addresses that were checked (no DNS-rebinding window).
 //! Redirects are followed by hand, at most `max_redirects`, each hop re-checked. The body is
 //! streamed under the byte cap whatever Content-Length says, and must be an image by content
@@ -17,9 +17,9 @@ use reqwest::header::{CONTENT_TYPE, LOCATION};
 use reqwest::redirect::Policy;
 use url::{Host, Url};
 
-use crate::decode::looks_like_image;
-use crate::error::IngestError;
-use crate::net_guard::{forbidden_class, LoopbackPolicy};
+use crate::image::decode::looks_like_image;
+use crate::image::error::IngestError;
+use crate::image::net_guard::{forbidden_class, LoopbackPolicy};
 
 /// How downloads behave.
 #[derive(Debug, Clone)]

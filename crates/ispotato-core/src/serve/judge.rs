@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use image::RgbImage;
 
-use crate::decode::decode;
-use crate::error::{ClassifyError, IngestError};
-use crate::ingest::{ImageSource, Ingestor};
-use crate::queue::{InferenceQueue, Place};
+use crate::image::decode::decode;
+use crate::image::error::IngestError;
+use crate::image::ingest::{ImageSource, Ingestor};
+use crate::model::error::ClassifyError;
+use crate::model::verdict::Verdict;
+use crate::serve::queue::{InferenceQueue, Place};
 use crate::serve::Refusal;
-use crate::verdict::Verdict;
 
 /// Why an image got no verdict; turned into a [`Refusal`] before it reaches a front end.
 #[derive(Debug, thiserror::Error)]

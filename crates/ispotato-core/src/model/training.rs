@@ -2,7 +2,7 @@
 //! `ispotato train` runs. Features come from the serving pipeline itself, so there is no
 //! train/serve skew.
 
-use crate::model_card::LinearHead;
+use crate::model::card::LinearHead;
 
 /// One example: pooled backbone features and whether it shows a potato.
 #[derive(Debug, Clone)]

@@ -1,0 +1,23 @@
+//! The model: a [`ValidatedImage`](crate::image::ValidatedImage) made into the card's input
+//! tensor ([`preprocess`](preprocess::preprocess), Pillow-exact resizing), the ONNX backbone run
+//! by tract and the card's calibrated head ([`Classifier`]), the three-way [`Verdict`]; and the
+//! offline jobs on it: measuring a model on a labelled folder ([`evaluate`] with the [`scores`]
+//! of precision, recall, AUROC, calibration) and retraining its head ([`train_head`]).
+
+pub(crate) mod card;
+pub(crate) mod classifier;
+pub(crate) mod error;
+pub(crate) mod evaluation;
+pub(crate) mod pillow_resize;
+pub(crate) mod preprocess;
+pub mod scores;
+pub(crate) mod training;
+pub(crate) mod verdict;
+
+pub use card::{Calibration, InputRecipe, LinearHead, ModelCard, PLATT_METHOD};
+pub use classifier::{asset_candidates, locate_model, optimised_backbone, Classifier, Layout, DEFAULT_CARD};
+pub use error::{ClassifyError, ModelError};
+pub use evaluation::{evaluate, scan_labelled_dir, EvalItem, EvalReport};
+pub use preprocess::{centre_offset, preprocess, resized_dims};
+pub use training::{fit_platt, fit_temperature, is_validation, train_head, Example, TrainOptions};
+pub use verdict::{confidence_bar, Label, Timings, Verdict};
