@@ -27,6 +27,14 @@ pub struct GlobalArgs {
     /// binary (or up to three folders above it), then ./models.
     #[arg(long, global = true, env = "ISPOTATO_MODEL")]
     pub model: Option<PathBuf>,
+    /// The runtime that runs the model: tract (built in) or onnxruntime (a build with the
+    /// `onnxruntime` feature, and --onnxruntime-lib).
+    #[arg(long, global = true, env = "ISPOTATO_BACKEND", default_value = "tract")]
+    pub backend: ispotato_core::model::Backend,
+    /// onnxruntime's shared library, e.g. onnxruntime/capi/libonnxruntime.so.1.* inside the PyPI
+    /// `onnxruntime` wheel, for --backend onnxruntime.
+    #[arg(long, global = true, env = "ISPOTATO_ONNXRUNTIME_LIB")]
+    pub onnxruntime_lib: Option<PathBuf>,
     /// Log format on stderr (the level comes from ISPOTATO_LOG or RUST_LOG, default "warn").
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "ISPOTATO_LOG_FORMAT")]
     pub log_format: LogFormat,
@@ -195,6 +203,10 @@ pub enum Command {
         /// Print the rows as one JSON array instead of a table.
         #[arg(long)]
         json: bool,
+        /// Measure every backend this build can run here (tract, and onnxruntime in a build with
+        /// the feature and --onnxruntime-lib), alternating them per size, not --backend alone.
+        #[arg(long)]
+        all_backends: bool,
         /// Internal: measure only these files and print one JSON row (used in a child process
         /// so each size's peak memory is its own).
         #[arg(long, hide = true, num_args = 1.., value_delimiter = ',')]

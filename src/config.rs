@@ -21,6 +21,8 @@ use crate::cli::Cli;
 /// `config/ispotato.example.yaml` lists each of them (a unit test holds it to that).
 pub const KEYS: &[(&str, &str)] = &[
     ("model", "model"),
+    ("backend", "backend"),
+    ("onnxruntime_lib", "onnxruntime_lib"),
     ("database", "database"),
     ("database_password_file", "database_password_file"),
     ("database_pool", "database_pool"),

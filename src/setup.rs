@@ -5,15 +5,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use ispotato_core::image::FetchConfig;
-use ispotato_core::image::IngestLimits;
-use ispotato_core::image::LoopbackPolicy;
-use ispotato_core::model::Classifier;
-use ispotato_core::model::{asset_candidates, locate_model};
+use ispotato_core::image::{FetchConfig, IngestLimits, LoopbackPolicy};
+use ispotato_core::model::{asset_candidates, locate_model, BackendChoice, Classifier};
 use ispotato_core::secret::SecretString;
 use ispotato_core::serve::compose::{self, SaltSource, ServicesConfig};
-use ispotato_core::serve::Judge;
-use ispotato_core::serve::Services;
+use ispotato_core::serve::{Judge, Services};
 use ispotato_core::store::{DatabaseConfig, DatabaseTarget, PostgresUrl, Store};
 use tracing_subscriber::EnvFilter;
 
@@ -59,7 +55,16 @@ fn workers() -> usize {
 
 pub fn classifier(global: &GlobalArgs) -> anyhow::Result<Arc<Classifier>> {
     let card = locate_model(global.model.as_deref()).context("finding the model")?;
-    compose::load_classifier(&card).with_context(|| format!("loading the model from {}", card.display()))
+    compose::load_classifier(&card, &backend(global))
+        .with_context(|| format!("loading the model from {} on {}", card.display(), global.backend))
+}
+
+/// The runtime the model runs on (--backend, --onnxruntime-lib).
+pub fn backend(global: &GlobalArgs) -> BackendChoice {
+    BackendChoice {
+        backend: global.backend,
+        onnxruntime_lib: global.onnxruntime_lib.clone(),
+    }
 }
 
 /// The judge alone (model, queue, guarded ingest), for `classify`: room for `inputs` images.
@@ -87,6 +92,7 @@ pub fn services(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<Services>
     };
     let config = ServicesConfig {
         model_card,
+        backend: backend(global),
         limits: limits(&global.limits),
         fetch: fetch_config(&global.limits),
         workers: workers(),

@@ -12,18 +12,25 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use image::imageops::FilterType;
-use ispotato_core::image::decode;
-use ispotato_core::image::read_file_capped;
-use ispotato_core::model::InputRecipe;
-use ispotato_core::model::{centre_offset, preprocess, resized_dims};
+use ispotato_core::image::{decode, read_file_capped};
+use ispotato_core::model::{centre_offset, preprocess, resized_dims, Backend, InputRecipe};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::GlobalArgs;
 use crate::setup;
 
+/// What `ispotato bench` measures and how it prints.
+pub struct Options {
+    pub runs: usize,
+    pub json: bool,
+    pub all_backends: bool,
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Row {
     size: String,
+    #[serde(default)]
+    backend: String,
     images: usize,
     runs: usize,
     decode_ms: f64,
@@ -40,10 +47,14 @@ struct Row {
 pub async fn run(
     global: &GlobalArgs,
     dir: Option<&Path>,
-    runs: usize,
-    json: bool,
+    options: Options,
     child: Option<&[PathBuf]>,
 ) -> anyhow::Result<ExitCode> {
+    let Options {
+        runs,
+        json,
+        all_backends,
+    } = options;
     if let Some(files) = child {
         let limits = setup::limits(&global.limits);
         let classifier = setup::classifier(global)?;
@@ -60,28 +71,48 @@ pub async fn run(
     let groups = group_by_size(&dir, &global.limits)?;
     anyhow::ensure!(!groups.is_empty(), "no images found in {}", dir.display());
     let exe = std::env::current_exe().context("locating the ispotato binary")?;
+    let backends = if all_backends {
+        [Backend::Tract, Backend::OnnxRuntime]
+            .into_iter()
+            .filter(|b| b.available() && (*b == Backend::Tract || global.onnxruntime_lib.is_some()))
+            .collect()
+    } else {
+        vec![global.backend]
+    };
     let mut rows = Vec::new();
-    for (size, files) in groups {
+    for (round, (size, files)) in groups.into_iter().enumerate() {
         let list = files
             .iter()
             .map(|p| p.display().to_string())
             .collect::<Vec<_>>()
             .join(",");
-        let mut cmd = std::process::Command::new(&exe);
-        cmd.args(["bench", "--runs", &runs.to_string(), "--child", &list]);
-        if let Some(model) = &global.model {
-            cmd.arg("--model").arg(model);
+        // Alternate which backend goes first, so drift does not favour one.
+        let mut order = backends.clone();
+        let turn = round % order.len().max(1);
+        order.rotate_left(turn);
+        for backend in order {
+            let mut cmd = std::process::Command::new(&exe);
+            cmd.args(["bench", "--runs", &runs.to_string(), "--child", &list]);
+            cmd.args(["--backend", backend.as_str()]);
+            if let Some(lib) = &global.onnxruntime_lib {
+                cmd.arg("--onnxruntime-lib").arg(lib);
+            }
+            if let Some(model) = &global.model {
+                cmd.arg("--model").arg(model);
+            }
+            let output = cmd.output().context("running the bench child")?;
+            anyhow::ensure!(
+                output.status.success(),
+                "bench child for {size} on {backend} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let mut row: Row = serde_json::from_slice(&output.stdout).context("reading the bench child's row")?;
+            row.size = size.clone();
+            row.backend = backend.to_string();
+            rows.push(row);
         }
-        let output = cmd.output().context("running the bench child")?;
-        anyhow::ensure!(
-            output.status.success(),
-            "bench child for {size} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let mut row: Row = serde_json::from_slice(&output.stdout).context("reading the bench child's row")?;
-        row.size = size;
-        rows.push(row);
     }
+    rows.sort_by(|a, b| (&a.size, &a.backend).cmp(&(&b.size, &b.backend)));
     if json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitCode::SUCCESS);
@@ -90,8 +121,9 @@ pub async fn run(
     println!("decode = serving (big JPEGs reduced in the IDCT); full decode = every pixel (--jpeg-reduce-min-side 0)");
     println!("preproc = serving (Pillow-exact, crop window only); image-rs = image crate Triangle resize + crop (ratio = image-rs / preproc); fir = fast_image_resize of the fully decoded image + crop");
     println!(
-        "{:<11} {:>6} {:>10} {:>14} {:>11} {:>13} {:>8} {:>12} {:>12} {:>9} {:>12} {:>9}",
+        "{:<11} {:<11} {:>6} {:>10} {:>14} {:>11} {:>13} {:>8} {:>12} {:>12} {:>9} {:>12} {:>9}",
         "size",
+        "backend",
         "images",
         "decode ms",
         "full decode ms",
@@ -106,8 +138,9 @@ pub async fn run(
     );
     for r in &rows {
         println!(
-            "{:<11} {:>6} {:>10.2} {:>14.2} {:>11.2} {:>13.2} {:>7.1}x {:>12.2} {:>12.2} {:>9.2} {:>12.1} {:>9.1}",
+            "{:<11} {:<11} {:>6} {:>10.2} {:>14.2} {:>11.2} {:>13.2} {:>7.1}x {:>12.2} {:>12.2} {:>9.2} {:>12.1} {:>9.1}",
             r.size,
+            r.backend,
             r.images,
             r.decode_ms,
             r.decode_full_ms,
@@ -200,6 +233,7 @@ fn measure(
     }
     Ok(Row {
         size: String::new(),
+        backend: classifier.backend().backend.to_string(),
         images: files.len(),
         runs,
         decode_ms: median(dec),

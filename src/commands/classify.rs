@@ -7,8 +7,7 @@ use std::time::Instant;
 
 use ispotato_core::image::ImageSource;
 use ispotato_core::model::{Label, Verdict};
-use ispotato_core::serve::answer;
-use ispotato_core::serve::{ImageInput, Judge};
+use ispotato_core::serve::{answer, ImageInput, Judge};
 
 use crate::cli::GlobalArgs;
 use crate::setup;

@@ -74,7 +74,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ref dir,
             runs,
             json,
+            all_backends,
             ref child,
-        } => bench::run(&cli.global, dir.as_deref(), runs, json, child.as_deref()).await,
+        } => {
+            let options = bench::Options {
+                runs,
+                json,
+                all_backends,
+            };
+            bench::run(&cli.global, dir.as_deref(), options, child.as_deref()).await
+        }
     }
 }

@@ -6,14 +6,13 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget};
-use ispotato_core::image::ingest_file;
-use ispotato_core::image::IngestLimits;
+use ispotato_core::image::{ingest_file, IngestLimits};
 use ispotato_core::model::preprocess;
 use ispotato_core::model::scores::{BinaryMetrics, Scored};
-use ispotato_core::model::{fit_platt, fit_temperature, is_validation, train_head, Example, TrainOptions};
-use ispotato_core::model::{scan_labelled_dir, EvalItem};
-use ispotato_core::model::{Classifier, Label};
-use ispotato_core::model::{LinearHead, ModelCard};
+use ispotato_core::model::{
+    fit_platt, fit_temperature, is_validation, scan_labelled_dir, train_head, Classifier, EvalItem, Example, Label,
+    LinearHead, ModelCard, TrainOptions,
+};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 

@@ -5,8 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use ispotato_core::image::decode;
-use ispotato_core::image::{IngestError, IngestLimits};
+use ispotato_core::image::{decode, IngestError, IngestLimits};
 
 #[test]
 fn decompression_bomb_is_refused_in_under_100ms_and_100mb() {

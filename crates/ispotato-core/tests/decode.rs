@@ -4,8 +4,7 @@ mod common;
 
 use common::*;
 use image::ImageFormat;
-use ispotato_core::image::{decode, AcceptedFormat};
-use ispotato_core::image::{IngestError, IngestLimits};
+use ispotato_core::image::{decode, AcceptedFormat, IngestError, IngestLimits};
 
 fn limits() -> IngestLimits {
     IngestLimits::default()

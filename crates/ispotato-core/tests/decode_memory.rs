@@ -7,8 +7,7 @@ mod common;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use ispotato_core::image::decode;
-use ispotato_core::image::{IngestError, IngestLimits};
+use ispotato_core::image::{decode, IngestError, IngestLimits};
 
 struct Counting;
 static CURRENT: AtomicUsize = AtomicUsize::new(0);

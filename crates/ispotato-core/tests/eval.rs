@@ -5,8 +5,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use ispotato_core::model::{evaluate, scan_labelled_dir};
-use ispotato_core::model::{Label, Timings, Verdict};
+use ispotato_core::model::{evaluate, scan_labelled_dir, Label, Timings, Verdict};
 
 fn make_folder() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ispotato-eval-{}", std::process::id()));

@@ -7,9 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ispotato_core::image::LoopbackPolicy;
-use ispotato_core::image::{FetchConfig, Fetcher};
-use ispotato_core::image::{ImageSource, IngestError, IngestLimits, Ingestor};
+use ispotato_core::image::{FetchConfig, Fetcher, ImageSource, IngestError, IngestLimits, Ingestor, LoopbackPolicy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 

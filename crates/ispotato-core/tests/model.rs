@@ -7,11 +7,8 @@ mod common;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use ispotato_core::image::ingest_file;
-use ispotato_core::image::IngestLimits;
-use ispotato_core::model::preprocess;
-use ispotato_core::model::InputRecipe;
-use ispotato_core::model::{Classifier, ClassifyError, Label};
+use ispotato_core::image::{ingest_file, IngestLimits};
+use ispotato_core::model::{preprocess, Backend, BackendChoice, Classifier, ClassifyError, InputRecipe, Label};
 use ispotato_core::serve::InferenceQueue;
 use serde_json::Value;
 
@@ -51,30 +48,101 @@ fn preprocessing_matches_the_reference_within_1e4() {
     }
 }
 
-#[test]
-fn backbone_features_match_onnxruntime_within_1e4() {
-    let classifier = Classifier::load(&card_path()).expect("model loads");
-    let (dir, json) = fixtures();
-    for f in json["fixtures"].as_array().unwrap() {
-        let name = f["file"].as_str().unwrap();
-        let image = ingest_file(&dir.join(name), &IngestLimits::default()).unwrap();
-        let features = classifier
-            .features(preprocess(image.rgb(), &classifier.card().input))
-            .unwrap();
-        let want: Vec<f32> = f["features"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() as f32)
-            .collect();
-        assert_eq!(features.len(), want.len());
-        let worst = features
-            .iter()
-            .zip(&want)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        assert!(worst <= 1e-4, "{name}: worst feature difference {worst}");
+/// Every backend this build can run here: tract always; onnxruntime in a build with the
+/// `onnxruntime` feature when ISPOTATO_ONNXRUNTIME_LIB names its library (`.ci/run` sets it).
+fn backends() -> Vec<BackendChoice> {
+    let mut all = vec![BackendChoice::tract()];
+    if cfg!(feature = "onnxruntime") {
+        match std::env::var_os("ISPOTATO_ONNXRUNTIME_LIB") {
+            Some(lib) => all.push(BackendChoice {
+                backend: Backend::OnnxRuntime,
+                onnxruntime_lib: Some(lib.into()),
+            }),
+            None => eprintln!("onnxruntime backend not tested: ISPOTATO_ONNXRUNTIME_LIB is not set"),
+        }
     }
+    all
+}
+
+#[test]
+fn backbone_features_match_onnxruntime_within_1e4_on_every_backend() {
+    let (dir, json) = fixtures();
+    for backend in backends() {
+        let classifier = Classifier::load_on(&card_path(), &backend).expect("model loads");
+        for f in json["fixtures"].as_array().unwrap() {
+            let name = f["file"].as_str().unwrap();
+            let image = ingest_file(&dir.join(name), &IngestLimits::default()).unwrap();
+            let features = classifier
+                .features(preprocess(image.rgb(), &classifier.card().input))
+                .unwrap();
+            let want: Vec<f32> = f["features"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
+            assert_eq!(features.len(), want.len());
+            let worst = features
+                .iter()
+                .zip(&want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                worst <= 1e-4,
+                "{} {name}: worst feature difference {worst}",
+                backend.backend
+            );
+        }
+    }
+}
+
+#[test]
+fn both_backends_give_the_same_verdicts_and_a_reload_keeps_the_backend() {
+    let samples = common::repo_root().join("samples");
+    let images = ["potatoes_in_store_bin.jpg", "red_peppers.jpg"]
+        .map(|f| ingest_file(&samples.join(f), &IngestLimits::default()).unwrap());
+    let mut seen = Vec::new();
+    for backend in backends() {
+        let classifier = Classifier::load_on(&card_path(), &backend).expect("model loads");
+        assert_eq!(classifier.backend(), &backend);
+        let verdicts: Vec<_> = images.iter().map(|i| classifier.classify(i).unwrap()).collect();
+        assert_eq!(verdicts[0].label, Label::Potato, "{}", backend.backend);
+        assert_eq!(verdicts[1].label, Label::NotPotato, "{}", backend.backend);
+        seen.push(verdicts.iter().map(|v| v.probability).collect::<Vec<_>>());
+        let queue = InferenceQueue::new(Arc::new(classifier), 1, 1);
+        let reloaded = queue.reload(&card_path()).unwrap();
+        assert_eq!(reloaded.backend(), &backend, "a reload stays on its backend");
+    }
+    for other in &seen[1..] {
+        for (a, b) in seen[0].iter().zip(other) {
+            assert!((a - b).abs() <= 1e-4, "tract {a} vs {b}");
+        }
+    }
+}
+
+#[test]
+fn an_unavailable_onnxruntime_is_refused_with_a_reason() {
+    let missing = BackendChoice {
+        backend: Backend::OnnxRuntime,
+        onnxruntime_lib: Some("/nonexistent/libonnxruntime.so".into()),
+    };
+    let err = Classifier::load_on(&card_path(), &missing).unwrap_err().to_string();
+    if cfg!(feature = "onnxruntime") {
+        // Refused before loading, or, once another test loaded the real library, as a second one.
+        assert!(
+            err.contains("/nonexistent/libonnxruntime.so")
+                && (err.contains("does not exist") || err.contains("already")),
+            "{err}"
+        );
+    } else {
+        assert!(err.contains("--features onnxruntime"), "{err}");
+    }
+    let unnamed = BackendChoice {
+        backend: Backend::OnnxRuntime,
+        onnxruntime_lib: None,
+    };
+    let err = Classifier::load_on(&card_path(), &unnamed).unwrap_err().to_string();
+    assert!(err.contains("onnxruntime"), "{err}");
 }
 
 #[test]

@@ -6,12 +6,9 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ispotato_core::image::FetchConfig;
-use ispotato_core::image::IngestLimits;
-use ispotato_core::image::LoopbackPolicy;
+use ispotato_core::image::{FetchConfig, IngestLimits, LoopbackPolicy};
 use ispotato_core::serve::compose::{self, SaltSource, ServicesConfig};
-use ispotato_core::serve::ImageInput;
-use ispotato_core::serve::{NamedImage, Platform, Services};
+use ispotato_core::serve::{ImageInput, NamedImage, Platform, Services};
 use ispotato_core::store::{DatabaseConfig, StoreConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -55,6 +52,7 @@ fn services(name: &str, budget: Duration) -> Arc<Services> {
     let _ = std::fs::remove_dir_all(&dir);
     let config = ServicesConfig {
         model_card: common::repo_root().join("models/ispotato.json"),
+        backend: ispotato_core::model::BackendChoice::tract(),
         limits: IngestLimits::default(),
         fetch: FetchConfig {
             loopback: LoopbackPolicy::Allow,

@@ -5,8 +5,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use ispotato_core::image::ingest_file;
-use ispotato_core::image::IngestLimits;
+use ispotato_core::image::{ingest_file, IngestLimits};
 
 fn data_dir() -> Option<PathBuf> {
     let dir = common::repo_root().join("../shared/data");

@@ -7,10 +7,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use ispotato_core::image::IngestLimits;
-use ispotato_core::image::{check_url, redact};
-use ispotato_core::image::{decode, jpeg_shape, looks_like_image, sniff_format, AcceptedFormat};
-use ispotato_core::image::{forbidden_class, LoopbackPolicy};
+use ispotato_core::image::{
+    check_url, decode, forbidden_class, jpeg_shape, looks_like_image, redact, sniff_format, AcceptedFormat,
+    IngestLimits, LoopbackPolicy,
+};
 
 /// A fuzz target's body: any bytes in, a panic when its oracle fails.
 pub type Body = fn(&[u8]);

@@ -10,9 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use ispotato_core::image::FetchConfig;
-use ispotato_core::image::IngestLimits;
-use ispotato_core::image::LoopbackPolicy;
+use ispotato_core::image::{FetchConfig, IngestLimits, LoopbackPolicy};
 use ispotato_core::serve::compose::{self, SaltSource, ServicesConfig};
 use ispotato_core::serve::Services;
 use ispotato_core::store::{DatabaseConfig, StoreConfig};
@@ -40,6 +38,7 @@ pub fn temp_dir(name: &str) -> PathBuf {
 pub fn config(dir: &Path, images_per_minute: usize) -> ServicesConfig {
     ServicesConfig {
         model_card: root().join("models/ispotato.json"),
+        backend: ispotato_core::model::BackendChoice::tract(),
         limits: IngestLimits::default(),
         fetch: FetchConfig {
             loopback: LoopbackPolicy::Allow,

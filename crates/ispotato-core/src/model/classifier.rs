@@ -2,13 +2,13 @@
 //! shape, and the card's linear head, temperature and thresholds. `Send + Sync`; share one.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tract_onnx::prelude::*;
 
 use crate::image::decode::ValidatedImage;
+use crate::model::backend::{Backbone, BackendChoice};
 use crate::model::card::ModelCard;
 use crate::model::error::{ClassifyError, ModelError};
 use crate::model::preprocess::{resize_and_crop, tensor_from_crop};
@@ -16,7 +16,8 @@ use crate::model::verdict::{Label, Timings, Verdict};
 use image::RgbImage;
 
 pub struct Classifier {
-    plan: Arc<TypedRunnableModel>,
+    backbone: Backbone,
+    backend: BackendChoice,
     card: ModelCard,
     card_path: PathBuf,
     load_time: Duration,
@@ -27,6 +28,7 @@ impl std::fmt::Debug for Classifier {
         f.debug_struct("Classifier")
             .field("version", &self.card.version)
             .field("card", &self.card_path)
+            .field("backend", &self.backend.backend)
             .finish()
     }
 }
@@ -60,8 +62,13 @@ pub fn optimised_backbone(onnx: &[u8], shape: [usize; 4], layout: Layout) -> Tra
 
 impl Classifier {
     /// Loads the card at `card_path` and the ONNX model it names, checks they match, and
-    /// optimises the graph for a batch of one.
+    /// optimises the graph for a batch of one, on tract.
     pub fn load(card_path: &Path) -> Result<Self, ModelError> {
+        Self::load_on(card_path, &BackendChoice::tract())
+    }
+
+    /// [`load`](Self::load) on the backend `choice` names.
+    pub fn load_on(card_path: &Path, choice: &BackendChoice) -> Result<Self, ModelError> {
         let started = Instant::now();
         let card = ModelCard::load(card_path)?;
         let onnx_path = card.backbone_path(card_path);
@@ -81,14 +88,13 @@ impl Classifier {
         }
         let r = &card.input;
         let shape = [1usize, 3, r.height as usize, r.width as usize];
-        let plan = optimised_backbone(&bytes, shape, Layout::ChannelsLast)
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| ModelError::Onnx {
-                path: shown.clone(),
-                detail: format!("{e:#}"),
-            })?;
+        let backbone = Backbone::load(&bytes, shape, choice).map_err(|detail| ModelError::Onnx {
+            path: shown.clone(),
+            detail,
+        })?;
         let classifier = Self {
-            plan,
+            backbone,
+            backend: choice.clone(),
             card,
             card_path: card_path.to_path_buf(),
             load_time: Duration::ZERO,
@@ -123,6 +129,11 @@ impl Classifier {
         &self.card_path
     }
 
+    /// The backend running the backbone (a reload keeps it).
+    pub fn backend(&self) -> &BackendChoice {
+        &self.backend
+    }
+
     /// Time spent loading and optimising the model.
     pub fn load_time(&self) -> Duration {
         self.load_time
@@ -130,17 +141,7 @@ impl Classifier {
 
     /// Runs the backbone on a preprocessed tensor and returns the pooled features.
     pub fn features(&self, input: tract_ndarray::Array4<f32>) -> Result<Vec<f32>, ClassifyError> {
-        let outputs = self
-            .plan
-            .run(tvec!(Tensor::from(input).into()))
-            .map_err(|e| ClassifyError::Inference(format!("{e:#}")))?;
-        let first = outputs
-            .first()
-            .ok_or_else(|| ClassifyError::Inference("model has no output".into()))?;
-        let view = first
-            .to_plain_array_view::<f32>()
-            .map_err(|e| ClassifyError::Inference(format!("{e:#}")))?;
-        Ok(view.iter().copied().collect())
+        self.backbone.run(input).map_err(ClassifyError::Inference)
     }
 
     /// Calibrated P(potato) from backbone features.

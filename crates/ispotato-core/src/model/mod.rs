@@ -1,19 +1,24 @@
 //! The model: a [`ValidatedImage`](crate::image::ValidatedImage) made into the card's input
 //! tensor ([`preprocess`](preprocess::preprocess), Pillow-exact resizing), the ONNX backbone run
-//! by tract and the card's calibrated head ([`Classifier`]), the three-way [`Verdict`]; and the
+//! by tract (or, built with the `onnxruntime` feature, by onnxruntime: [`Backend`]) and the card's
+//! calibrated head ([`Classifier`]), the three-way [`Verdict`]; and the
 //! offline jobs on it: measuring a model on a labelled folder ([`evaluate`] with the [`scores`]
 //! of precision, recall, AUROC, calibration) and retraining its head ([`train_head`]).
 
+pub(crate) mod backend;
 pub(crate) mod card;
 pub(crate) mod classifier;
 pub(crate) mod error;
 pub(crate) mod evaluation;
+#[cfg(feature = "onnxruntime")]
+pub(crate) mod onnxruntime;
 pub(crate) mod pillow_resize;
 pub(crate) mod preprocess;
 pub mod scores;
 pub(crate) mod training;
 pub(crate) mod verdict;
 
+pub use backend::{Backend, BackendChoice};
 pub use card::{Calibration, InputRecipe, LinearHead, ModelCard, PLATT_METHOD};
 pub use classifier::{asset_candidates, locate_model, optimised_backbone, Classifier, Layout, DEFAULT_CARD};
 pub use error::{ClassifyError, ModelError};

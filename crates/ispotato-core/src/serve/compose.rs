@@ -8,6 +8,7 @@ use crate::image::error::IngestError;
 use crate::image::fetch::FetchConfig;
 use crate::image::ingest::Ingestor;
 use crate::image::limits::IngestLimits;
+use crate::model::backend::BackendChoice;
 use crate::model::classifier::Classifier;
 use crate::model::error::ModelError;
 use crate::rate_limit::WindowRule;
@@ -23,6 +24,8 @@ use crate::trivia::{DeckErrors, TriviaService};
 pub struct ServicesConfig {
     /// The model card (`models/ispotato.json`).
     pub model_card: PathBuf,
+    /// The runtime that runs the model.
+    pub backend: BackendChoice,
     pub limits: IngestLimits,
     pub fetch: FetchConfig,
     /// Threads that decode and classify.
@@ -86,12 +89,13 @@ pub fn judge(
     ))
 }
 
-/// Loads and optimises the model at `card`, saying so in the log.
-pub fn load_classifier(card: &Path) -> Result<Arc<Classifier>, ModelError> {
-    let classifier = Classifier::load(card)?;
+/// Loads and optimises the model at `card` on `backend`, saying so in the log.
+pub fn load_classifier(card: &Path, backend: &BackendChoice) -> Result<Arc<Classifier>, ModelError> {
+    let classifier = Classifier::load_on(card, backend)?;
     tracing::info!(
         version = %classifier.card().version,
         card = %card.display(),
+        backend = %backend.backend,
         load_ms = classifier.load_time().as_millis() as u64,
         "model loaded"
     );
@@ -103,7 +107,7 @@ pub fn load_classifier(card: &Path) -> Result<Arc<Classifier>, ModelError> {
 
 /// Loads the model, opens the store and the deck, and wires the use cases.
 pub fn build(config: ServicesConfig) -> Result<Services, BuildError> {
-    let classifier = load_classifier(&config.model_card)?;
+    let classifier = load_classifier(&config.model_card, &config.backend)?;
     let judge = judge(
         classifier,
         config.limits,

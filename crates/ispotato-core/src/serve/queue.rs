@@ -38,9 +38,11 @@ impl InferenceQueue {
 
     /// Loads the model at `card_path` and swaps it in atomically: requests already running
     /// finish on the old model, new ones use the new one. A model that fails to load is refused
-    /// and the old one keeps serving. Blocking (loads and optimises the model).
+    /// and the old one keeps serving. The new model runs on the backend the old one ran on.
+    /// Blocking (loads and optimises the model).
     pub fn reload(&self, card_path: &Path) -> Result<Arc<Classifier>, ModelError> {
-        let fresh = Arc::new(Classifier::load(card_path)?);
+        let backend = self.classifier().backend().clone();
+        let fresh = Arc::new(Classifier::load_on(card_path, &backend)?);
         *self.classifier.write().unwrap_or_else(|p| p.into_inner()) = fresh.clone();
         tracing::info!(version = %fresh.card().version, "model reloaded");
         Ok(fresh)

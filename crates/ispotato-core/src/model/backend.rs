@@ -1,0 +1,148 @@
+//! Which runtime runs the backbone: tract (built in, the default) or onnxruntime (the
+//! `onnxruntime` cargo feature, which loads the onnxruntime shared library at run time from a
+//! path the operator gives; nothing is downloaded at build time). Both get the same input tensor
+//! and return the same pooled features; the card's head, calibration and thresholds are applied
+//! after, by the [`Classifier`](crate::model::Classifier), whichever ran.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use tract_onnx::prelude::*;
+
+use crate::model::classifier::{optimised_backbone, Layout};
+
+/// The runtime that runs the backbone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// tract, built in: the default and the only one a plain build has.
+    #[default]
+    Tract,
+    /// onnxruntime through the `ort` crate (a build with the `onnxruntime` feature).
+    OnnxRuntime,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tract => "tract",
+            Self::OnnxRuntime => "onnxruntime",
+        }
+    }
+
+    /// Whether this build can run it.
+    pub fn available(self) -> bool {
+        match self {
+            Self::Tract => true,
+            Self::OnnxRuntime => cfg!(feature = "onnxruntime"),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Backend {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "tract" => Ok(Self::Tract),
+            "onnxruntime" => Ok(Self::OnnxRuntime),
+            other => Err(format!("'{other}' is not a backend; use tract or onnxruntime")),
+        }
+    }
+}
+
+/// The backend to load a model with, and where onnxruntime's shared library is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BackendChoice {
+    pub backend: Backend,
+    /// `libonnxruntime.so` (for example the one inside the PyPI `onnxruntime` wheel,
+    /// `onnxruntime/capi/libonnxruntime.so.1.*`). Only read for [`Backend::OnnxRuntime`]; the
+    /// first one a process loads is the one it keeps.
+    pub onnxruntime_lib: Option<PathBuf>,
+}
+
+impl BackendChoice {
+    pub fn tract() -> Self {
+        Self::default()
+    }
+}
+
+/// A backbone ready to run, on one of the backends.
+pub(crate) enum Backbone {
+    Tract(Arc<TypedRunnableModel>),
+    #[cfg(feature = "onnxruntime")]
+    OnnxRuntime(crate::model::onnxruntime::OrtBackbone),
+}
+
+impl Backbone {
+    /// Prepares the ONNX model `onnx` for a fixed NCHW input `shape`.
+    pub(crate) fn load(onnx: &[u8], shape: [usize; 4], choice: &BackendChoice) -> Result<Self, String> {
+        match choice.backend {
+            Backend::Tract => optimised_backbone(onnx, shape, Layout::ChannelsLast)
+                .and_then(|m| m.into_runnable())
+                .map(Self::Tract)
+                .map_err(|e| format!("{e:#}")),
+            #[cfg(feature = "onnxruntime")]
+            Backend::OnnxRuntime => {
+                let lib = choice.onnxruntime_lib.as_deref().ok_or(
+                    "the onnxruntime backend needs the path of libonnxruntime.so (--onnxruntime-lib or \
+                     ISPOTATO_ONNXRUNTIME_LIB)",
+                )?;
+                crate::model::onnxruntime::OrtBackbone::load(lib, onnx, shape).map(Self::OnnxRuntime)
+            }
+            #[cfg(not(feature = "onnxruntime"))]
+            Backend::OnnxRuntime => {
+                Err("this build has no onnxruntime backend (build with --features onnxruntime)".into())
+            }
+        }
+    }
+
+    /// Runs the backbone on one preprocessed input and returns the pooled features.
+    pub(crate) fn run(&self, input: tract_ndarray::Array4<f32>) -> Result<Vec<f32>, String> {
+        match self {
+            Self::Tract(plan) => {
+                let outputs = plan
+                    .run(tvec!(Tensor::from(input).into()))
+                    .map_err(|e| format!("{e:#}"))?;
+                let first = outputs.first().ok_or("the model has no output")?;
+                let view = first.to_plain_array_view::<f32>().map_err(|e| format!("{e:#}"))?;
+                Ok(view.iter().copied().collect())
+            }
+            #[cfg(feature = "onnxruntime")]
+            Self::OnnxRuntime(backbone) => backbone.run(input),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_parse_by_name_and_say_whether_this_build_has_them() {
+        assert_eq!("tract".parse::<Backend>(), Ok(Backend::Tract));
+        assert_eq!("onnxruntime".parse::<Backend>(), Ok(Backend::OnnxRuntime));
+        assert!("ort".parse::<Backend>().unwrap_err().contains("tract or onnxruntime"));
+        assert!(Backend::Tract.available());
+        assert_eq!(Backend::OnnxRuntime.available(), cfg!(feature = "onnxruntime"));
+        assert_eq!(Backend::default(), Backend::Tract);
+    }
+
+    #[cfg(not(feature = "onnxruntime"))]
+    #[test]
+    fn a_build_without_onnxruntime_says_how_to_get_it() {
+        let choice = BackendChoice {
+            backend: Backend::OnnxRuntime,
+            onnxruntime_lib: Some("/nowhere/libonnxruntime.so".into()),
+        };
+        let err = Backbone::load(b"", [1, 3, 224, 224], &choice).err().unwrap_or_default();
+        assert!(err.contains("--features onnxruntime"), "{err}");
+    }
+}
