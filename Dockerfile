@@ -13,8 +13,11 @@ COPY tests ./tests
 # x86-64 for baseline. The binary refuses to start, naming what is missing, on a CPU below it.
 # Other architectures build for their baseline.
 ARG X86_LEVEL=x86-64-v3
+# Cargo features: FEATURES=onnxruntime builds in the onnxruntime backend (README: "Faster
+# inference with onnxruntime"); its library is mounted at run time, never part of the image.
+ARG FEATURES=""
 RUN if [ "$(uname -m)" = x86_64 ]; then export RUSTFLAGS="-C target-cpu=${X86_LEVEL}"; fi \
-    && cargo build --release --locked --bin ispotato
+    && cargo build --release --locked --bin ispotato --features "${FEATURES}"
 
 FROM debian:bookworm-slim AS runtime
 # ca-certificates is left unpinned on purpose: the CA bundle must follow Debian's security updates.
