@@ -194,8 +194,8 @@ fn scalar_text(value: &Value) -> anyhow::Result<String> {
     }
 }
 
-/// `command` with the file's values as its options' defaults, each checked by the option's own
-/// parser first so a bad value names its key.
+/// The command line's definition with the file's values as its options' defaults, each value
+/// checked by its option's own parser first so a bad one names its key.
 fn with_file_defaults(file: &[FileValue]) -> anyhow::Result<clap::Command> {
     let mut built = Cli::command();
     built.build();
