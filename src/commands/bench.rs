@@ -29,7 +29,6 @@ pub struct Options {
 #[derive(Debug, Serialize, Deserialize)]
 struct Row {
     size: String,
-    #[serde(default)]
     backend: String,
     images: usize,
     runs: usize,
@@ -108,7 +107,6 @@ pub async fn run(
             );
             let mut row: Row = serde_json::from_slice(&output.stdout).context("reading the bench child's row")?;
             row.size = size.clone();
-            row.backend = backend.to_string();
             rows.push(row);
         }
     }
