@@ -27,7 +27,8 @@ pub struct GlobalArgs {
     /// binary (or up to three folders above it), then ./models.
     #[arg(long, global = true, env = "ISPOTATO_MODEL")]
     pub model: Option<PathBuf>,
-    /// The runtime that runs the model: tract (built in) or onnxruntime (a build with the
+    /// The runtime that runs the model: tract (built in, with the project's own depthwise
+    /// kernels), tract-stock (tract's kernels only) or onnxruntime (a build with the
     /// `onnxruntime` feature, and --onnxruntime-lib).
     #[arg(long, global = true, env = "ISPOTATO_BACKEND", default_value = "tract")]
     pub backend: ispotato_core::model::Backend,
@@ -203,8 +204,9 @@ pub enum Command {
         /// Print the rows as one JSON array instead of a table.
         #[arg(long)]
         json: bool,
-        /// Measure every backend this build can run here (tract, and onnxruntime in a build with
-        /// the feature and --onnxruntime-lib), alternating them per size, not --backend alone.
+        /// Measure every backend this build can run here (tract, tract-stock, and onnxruntime in a
+        /// build with the feature and --onnxruntime-lib), alternating them per size, not
+        /// --backend alone.
         #[arg(long)]
         all_backends: bool,
         /// Internal: measure only these files and print one JSON row (used in a child process

@@ -54,7 +54,7 @@ fn draw(potato: bool, seed: u64) -> RgbImage {
     } else {
         let period = rng.range(8, 30);
         for (x, y, p) in img.enumerate_pixels_mut() {
-            if (x + y) / period % 2 == 0 {
+            if ((x + y) / period).is_multiple_of(2) {
                 *p = Rgb([30, 140 + (seed % 60) as u8, 60]);
             } else {
                 *p = Rgb([40, 60, 180]);

@@ -71,9 +71,9 @@ pub async fn run(
     anyhow::ensure!(!groups.is_empty(), "no images found in {}", dir.display());
     let exe = std::env::current_exe().context("locating the ispotato binary")?;
     let backends = if all_backends {
-        [Backend::Tract, Backend::OnnxRuntime]
+        [Backend::Tract, Backend::TractStock, Backend::OnnxRuntime]
             .into_iter()
-            .filter(|b| b.available() && (*b == Backend::Tract || global.onnxruntime_lib.is_some()))
+            .filter(|b| b.available() && (*b != Backend::OnnxRuntime || global.onnxruntime_lib.is_some()))
             .collect()
     } else {
         vec![global.backend]

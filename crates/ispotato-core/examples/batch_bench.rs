@@ -72,6 +72,7 @@ fn batched_backbone(onnx: &[u8], n: usize) -> TractResult<TypedModel> {
         .into_decluttered()?;
     let transform = tract_onnx::tract_core::transform::get_transform("conv_nhwc")?
         .ok_or_else(|| tract_onnx::tract_core::internal::format_err!("this tract has no conv_nhwc transform"))?;
+    ispotato_core::model::depthwise::use_own_depthwise(&mut model, ispotato_core::model::depthwise::Isa::best())?;
     model.transform(&*transform)?;
     model.into_optimized()
 }

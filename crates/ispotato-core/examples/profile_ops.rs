@@ -19,7 +19,11 @@ fn main() -> TractResult<()> {
         .unwrap_or_else(|| "models/efficientnet_lite0_features.onnx".into());
     let runs: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(30).max(1);
     let onnx = std::fs::read(&path)?;
-    for layout in [Layout::ChannelsLast, Layout::AsExported] {
+    for layout in [
+        Layout::ChannelsLastOwnDepthwise,
+        Layout::ChannelsLast,
+        Layout::AsExported,
+    ] {
         let plan = optimised_backbone(&onnx, SHAPE, layout)?.into_runnable()?;
         println!("\n{layout:?}: {}", profile(&plan, runs)?);
     }

@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use ispotato_core::image::{ingest_file, IngestLimits};
-use ispotato_core::model::{preprocess, Backend, BackendChoice, Classifier, ClassifyError, InputRecipe, Label};
+use ispotato_core::model::depthwise::Isa;
+use ispotato_core::model::{
+    optimised_backbone, preprocess, Backend, BackendChoice, Classifier, ClassifyError, InputRecipe, Label, Layout,
+};
 use ispotato_core::serve::InferenceQueue;
 use serde_json::Value;
 
@@ -48,10 +51,17 @@ fn preprocessing_matches_the_reference_within_1e4() {
     }
 }
 
-/// Every backend this build can run here: tract always; onnxruntime in a build with the
-/// `onnxruntime` feature when ISPOTATO_ONNXRUNTIME_LIB names its library (`.ci/run` sets it).
+/// Every backend this build can run here: tract (own depthwise op) and tract-stock always;
+/// onnxruntime in a build with the `onnxruntime` feature when ISPOTATO_ONNXRUNTIME_LIB names its
+/// library (`.ci/run` sets it).
 fn backends() -> Vec<BackendChoice> {
-    let mut all = vec![BackendChoice::tract()];
+    let mut all = vec![
+        BackendChoice::tract(),
+        BackendChoice {
+            backend: Backend::TractStock,
+            onnxruntime_lib: None,
+        },
+    ];
     if cfg!(feature = "onnxruntime") {
         match std::env::var_os("ISPOTATO_ONNXRUNTIME_LIB") {
             Some(lib) => all.push(BackendChoice {
@@ -93,6 +103,68 @@ fn backbone_features_match_onnxruntime_within_1e4_on_every_backend() {
                 backend.backend
             );
         }
+    }
+}
+
+/// The serving workers call one classifier from a thread per core at once: every backend gives
+/// each of them the features one caller alone gets (onnxruntime hands each its own session).
+#[test]
+fn concurrent_callers_get_the_features_of_a_lone_caller_on_every_backend() {
+    let (dir, json) = fixtures();
+    let names: Vec<String> = json["fixtures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["file"].as_str().unwrap().to_string())
+        .collect();
+    for backend in backends() {
+        let classifier = Classifier::load_on(&card_path(), &backend).expect("model loads");
+        let input = |name: &str| {
+            let image = ingest_file(&dir.join(name), &IngestLimits::default()).unwrap();
+            preprocess(image.rgb(), &classifier.card().input)
+        };
+        let alone: Vec<Vec<f32>> = names.iter().map(|n| classifier.features(input(n)).unwrap()).collect();
+        std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..4)
+                .map(|t| {
+                    let (classifier, names, alone, input) = (&classifier, &names, &alone, &input);
+                    scope.spawn(move || {
+                        for round in 0..3 {
+                            let i = (t + round) % names.len();
+                            let features = classifier.features(input(&names[i])).unwrap();
+                            assert_eq!(features, alone[i], "{} thread {t}: {}", backend.backend, names[i]);
+                        }
+                    })
+                })
+                .collect();
+            for thread in threads {
+                thread.join().expect("a caller panicked");
+            }
+        });
+    }
+}
+
+/// Serving runs all 16 depthwise layers of EfficientNet-Lite0 on the project's own op, each with
+/// its ReLU6 fused (no separate clamp pass left), on the best kernel this CPU has.
+#[test]
+fn the_serving_graph_runs_every_depthwise_layer_on_the_own_op() {
+    let onnx = std::fs::read(common::repo_root().join("models/efficientnet_lite0_features.onnx")).unwrap();
+    let count = |layout: Layout, name: &str| {
+        let model = optimised_backbone(&onnx, [1, 3, 224, 224], layout).unwrap();
+        model.nodes().iter().filter(|n| n.op().name() == name).count()
+    };
+    assert_eq!(
+        count(Layout::ChannelsLast, "DepthWiseConv"),
+        16,
+        "tract's graph has 16 depthwise layers"
+    );
+    assert_eq!(count(Layout::ChannelsLastOwnDepthwise, "DepthWiseConv"), 0);
+    assert_eq!(count(Layout::ChannelsLastOwnDepthwise, "IsPotatoDepthwise"), 16);
+    let model = optimised_backbone(&onnx, [1, 3, 224, 224], Layout::ChannelsLastOwnDepthwise).unwrap();
+    for node in model.nodes().iter().filter(|n| n.op().name() == "IsPotatoDepthwise") {
+        let info = node.op().info().unwrap().join(" ");
+        assert!(info.contains("relu6"), "{}: {info}", node.name);
+        assert!(info.contains(Isa::best().name()), "{}: {info}", node.name);
     }
 }
 

@@ -149,7 +149,7 @@ pub async fn serve_with<F>(
             }
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            if refused_logged % 100 == 0 {
+            if refused_logged.is_multiple_of(100) {
                 tracing::warn!(%peer, cap = limits.max_connections, "connection cap reached; new connections are closed");
             }
             refused_logged = refused_logged.wrapping_add(1);

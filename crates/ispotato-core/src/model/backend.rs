@@ -16,9 +16,11 @@ use crate::model::classifier::{optimised_backbone, Layout};
 /// The runtime that runs the backbone.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Backend {
-    /// tract, built in: the default and the only one a plain build has.
+    /// tract, built in, with the project's own depthwise op: the default.
     #[default]
     Tract,
+    /// tract with its stock kernels only (no own op): for comparison, or to rule the op out.
+    TractStock,
     /// onnxruntime through the `ort` crate (a build with the `onnxruntime` feature).
     OnnxRuntime,
 }
@@ -27,6 +29,7 @@ impl Backend {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Tract => "tract",
+            Self::TractStock => "tract-stock",
             Self::OnnxRuntime => "onnxruntime",
         }
     }
@@ -34,7 +37,7 @@ impl Backend {
     /// Whether this build can run it.
     pub fn available(self) -> bool {
         match self {
-            Self::Tract => true,
+            Self::Tract | Self::TractStock => true,
             Self::OnnxRuntime => cfg!(feature = "onnxruntime"),
         }
     }
@@ -52,8 +55,11 @@ impl FromStr for Backend {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "tract" => Ok(Self::Tract),
+            "tract-stock" => Ok(Self::TractStock),
             "onnxruntime" => Ok(Self::OnnxRuntime),
-            other => Err(format!("'{other}' is not a backend; use tract or onnxruntime")),
+            other => Err(format!(
+                "'{other}' is not a backend; use tract, tract-stock or onnxruntime"
+            )),
         }
     }
 }
@@ -85,10 +91,17 @@ impl Backbone {
     /// Prepares the ONNX model `onnx` for a fixed NCHW input `shape`.
     pub(crate) fn load(onnx: &[u8], shape: [usize; 4], choice: &BackendChoice) -> Result<Self, String> {
         match choice.backend {
-            Backend::Tract => optimised_backbone(onnx, shape, Layout::ChannelsLast)
-                .and_then(|m| m.into_runnable())
-                .map(Self::Tract)
-                .map_err(|e| format!("{e:#}")),
+            Backend::Tract | Backend::TractStock => {
+                let layout = if choice.backend == Backend::Tract {
+                    Layout::ChannelsLastOwnDepthwise
+                } else {
+                    Layout::ChannelsLast
+                };
+                optimised_backbone(onnx, shape, layout)
+                    .and_then(|m| m.into_runnable())
+                    .map(Self::Tract)
+                    .map_err(|e| format!("{e:#}"))
+            }
             #[cfg(feature = "onnxruntime")]
             Backend::OnnxRuntime => {
                 let lib = choice.onnxruntime_lib.as_deref().ok_or(
@@ -128,9 +141,13 @@ mod tests {
     #[test]
     fn backends_parse_by_name_and_say_whether_this_build_has_them() {
         assert_eq!("tract".parse::<Backend>(), Ok(Backend::Tract));
+        assert_eq!("tract-stock".parse::<Backend>(), Ok(Backend::TractStock));
         assert_eq!("onnxruntime".parse::<Backend>(), Ok(Backend::OnnxRuntime));
-        assert!("ort".parse::<Backend>().unwrap_err().contains("tract or onnxruntime"));
-        assert!(Backend::Tract.available());
+        assert!("ort"
+            .parse::<Backend>()
+            .unwrap_err()
+            .contains("tract, tract-stock or onnxruntime"));
+        assert!(Backend::Tract.available() && Backend::TractStock.available());
         assert_eq!(Backend::OnnxRuntime.available(), cfg!(feature = "onnxruntime"));
         assert_eq!(Backend::default(), Backend::Tract);
     }

@@ -10,6 +10,7 @@ use tract_onnx::prelude::*;
 use crate::image::decode::ValidatedImage;
 use crate::model::backend::{Backbone, BackendChoice};
 use crate::model::card::ModelCard;
+use crate::model::depthwise::{use_own_depthwise, Isa};
 use crate::model::error::{ClassifyError, ModelError};
 use crate::model::preprocess::{resize_and_crop, tensor_from_crop};
 use crate::model::verdict::{Label, Timings, Verdict};
@@ -33,7 +34,7 @@ impl std::fmt::Debug for Classifier {
     }
 }
 
-/// Where the optimised graph keeps the channel axis of its activations.
+/// How the optimised graph lays out its activations and which kernels run its convolutions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
     /// As exported from PyTorch (NCHW).
@@ -41,8 +42,11 @@ pub enum Layout {
     /// Every convolution rewritten to run channel-last (NHWC) inside the graph; the model's
     /// input and output stay as exported. tract's depthwise kernel then walks whole channel
     /// vectors instead of 7- to 112-wide rows (scalar at stride 2): half the depthwise time,
-    /// ~20% of the whole inference (docs/benchmarks.md). Serving uses this.
+    /// ~20% of the whole inference (docs/benchmarks.md). tract's own kernels only.
     ChannelsLast,
+    /// [`ChannelsLast`](Self::ChannelsLast) with the depthwise layers on the project's own op
+    /// ([`use_own_depthwise`]: AVX-512/AVX2 kernels, ReLU6 fused). Serving uses this.
+    ChannelsLastOwnDepthwise,
 }
 
 /// The backbone ONNX model optimised by tract for one fixed input `shape` (NCHW).
@@ -52,7 +56,11 @@ pub fn optimised_backbone(onnx: &[u8], shape: [usize; 4], layout: Layout) -> Tra
         .with_input_fact(0, f32::fact(shape).into())?
         .into_typed()?
         .into_decluttered()?;
-    if layout == Layout::ChannelsLast {
+    if layout == Layout::ChannelsLastOwnDepthwise {
+        // Before tract's rewrite, which would lower the depthwise layers to its own kernel.
+        use_own_depthwise(&mut model, Isa::best())?;
+    }
+    if layout != Layout::AsExported {
         let transform = tract_onnx::tract_core::transform::get_transform("conv_nhwc")?
             .ok_or_else(|| tract_onnx::tract_core::internal::format_err!("this tract has no conv_nhwc transform"))?;
         model.transform(&*transform)?;

@@ -8,6 +8,7 @@
 pub(crate) mod backend;
 pub(crate) mod card;
 pub(crate) mod classifier;
+pub mod depthwise;
 pub(crate) mod error;
 pub(crate) mod evaluation;
 #[cfg(feature = "onnxruntime")]
