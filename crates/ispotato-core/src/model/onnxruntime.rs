@@ -1,13 +1,14 @@
 //! The onnxruntime backend (cargo feature `onnxruntime`): the `ort` crate with the shared
 //! library loaded at run time. One intra-op thread per session, like the serving path's one
-//! worker thread per image; sessions are kept in a small pool so each worker thread runs its own
-//! (`ort` runs a session through `&mut`).
+//! worker thread per image; one session per core so each worker thread runs its own (`ort` runs
+//! a session through `&mut`), all sharing one copy of the prepacked weights.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
 
 use ort::environment::Environment;
-use ort::session::builder::GraphOptimizationLevel;
+use ort::session::builder::{GraphOptimizationLevel, PrepackedWeights};
 use ort::session::Session;
 use ort::value::Tensor;
 
@@ -43,57 +44,68 @@ fn environment(lib: &Path) -> Result<&'static Environment, String> {
 }
 
 pub(crate) struct OrtBackbone {
-    environment: &'static Environment,
-    onnx: Vec<u8>,
     shape: [usize; 4],
-    idle: Mutex<Vec<Session>>,
+    /// One session per core (the serving workers run one thread per core), made at load so
+    /// the model's bytes need not be kept; they share one container of prepacked weights, so
+    /// each further session costs its activations, not another copy of the packed weights.
+    sessions: Vec<Mutex<Session>>,
+    /// Where the next caller starts looking for a free session.
+    next: AtomicUsize,
 }
 
 impl OrtBackbone {
     pub(crate) fn load(lib: &Path, onnx: &[u8], shape: [usize; 4]) -> Result<Self, String> {
-        let backbone = Self {
-            environment: environment(lib)?,
-            onnx: onnx.to_vec(),
+        let environment = environment(lib)?;
+        let prepacked = PrepackedWeights::new();
+        let count = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let sessions = (0..count)
+            .map(|_| session(environment, &prepacked, onnx).map(Mutex::new))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
             shape,
-            idle: Mutex::new(Vec::new()),
-        };
-        let first = backbone.session()?;
-        backbone.put_back(first);
-        Ok(backbone)
+            sessions,
+            next: AtomicUsize::new(0),
+        })
     }
 
-    fn session(&self) -> Result<Session, String> {
-        Session::builder(self.environment)
-            .and_then(|b| {
-                b.with_optimization_level(GraphOptimizationLevel::All)
-                    .map_err(Into::into)
+    /// A free session if there is one, else the next one in turn (waiting for it).
+    fn take(&self) -> MutexGuard<'_, Session> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let count = self.sessions.len();
+        (0..count)
+            .find_map(|i| match self.sessions[(start + i) % count].try_lock() {
+                Ok(session) => Some(session),
+                Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+                Err(TryLockError::WouldBlock) => None,
             })
-            .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
-            .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
-            .and_then(|mut b| b.commit_from_memory(&self.onnx))
-            .map_err(|e| format!("onnxruntime cannot load the model: {e}"))
-    }
-
-    fn put_back(&self, session: Session) {
-        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(session);
+            .unwrap_or_else(|| self.sessions[start % count].lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     pub(crate) fn run(&self, input: tract_onnx::prelude::tract_ndarray::Array4<f32>) -> Result<Vec<f32>, String> {
-        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut session = match idle {
-            Some(session) => session,
-            None => self.session()?,
-        };
         let (data, _) = input.into_raw_vec_and_offset();
-        let result = Tensor::from_array((self.shape, data))
-            .map_err(|e| e.to_string())
-            .and_then(|tensor| {
-                let outputs = session.run(ort::inputs![tensor]).map_err(|e| e.to_string())?;
-                let first = outputs.values().next().ok_or("the model has no output")?;
-                let (_, features) = first.try_extract_tensor::<f32>().map_err(|e| e.to_string())?;
-                Ok(features.to_vec())
-            });
-        self.put_back(session);
-        result.map_err(|e| format!("onnxruntime: {e}"))
+        let tensor = Tensor::from_array((self.shape, data)).map_err(|e| format!("onnxruntime: {e}"))?;
+        let mut session = self.take();
+        let outputs = session
+            .run(ort::inputs![tensor])
+            .map_err(|e| format!("onnxruntime: {e}"))?;
+        let first = outputs.values().next().ok_or("onnxruntime: the model has no output")?;
+        let (_, features) = first
+            .try_extract_tensor::<f32>()
+            .map_err(|e| format!("onnxruntime: {e}"))?;
+        Ok(features.to_vec())
     }
+}
+
+/// One session on the model: every graph optimisation, one intra-op and one inter-op thread.
+fn session(environment: &Environment, prepacked: &PrepackedWeights, onnx: &[u8]) -> Result<Session, String> {
+    Session::builder(environment)
+        .and_then(|b| {
+            b.with_optimization_level(GraphOptimizationLevel::All)
+                .map_err(Into::into)
+        })
+        .and_then(|b| b.with_intra_threads(1).map_err(Into::into))
+        .and_then(|b| b.with_inter_threads(1).map_err(Into::into))
+        .and_then(|b| b.with_prepacked_weights(prepacked).map_err(Into::into))
+        .and_then(|mut b| b.commit_from_memory(onnx))
+        .map_err(|e| format!("onnxruntime cannot load the model: {e}"))
 }
