@@ -19,6 +19,8 @@ DIR=${1:-../shared/data/bench}
 RUNS=${RUNS:-5}
 ROUNDS=${ROUNDS:-5}
 PYTHON=${PYTHON:-python3}
+# The Rust binary to time (e.g. one built for x86-64-v3 in its own target folder).
+BIN=${ISPOTATO_BIN:-target/release/ispotato}
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
 mkdir "$results/chat"
@@ -34,7 +36,7 @@ for src in sorted(Path(sys.argv[1]).iterdir()):
             img.save(Path(sys.argv[2]) / (src.stem + ".jpg"), quality=85)
 PY
 rust() {
-    for set in "$DIR" "$results/chat"; do taskset -c 0 target/release/ispotato bench --json --all-backends --runs "$RUNS" "$set"; done \
+    for set in "$DIR" "$results/chat"; do taskset -c 0 "$BIN" bench --json --all-backends --runs "$RUNS" "$set"; done \
         >"$results/rust.$1.json"
 }
 python() {
