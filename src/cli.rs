@@ -111,6 +111,10 @@ pub enum Command {
         /// Print one JSON object per image instead of a line of text.
         #[arg(long)]
         json: bool,
+        /// Also write why the model decided, one PNG per judged image into DIR: the image as
+        /// the model saw it, red where it looks like potato, blue where it does not.
+        #[arg(long, value_name = "DIR")]
+        explain: Option<PathBuf>,
     },
     /// Measure the model on a labelled folder: DIR/potato/ is positive, every other subfolder
     /// is negative and reported as its own slice.

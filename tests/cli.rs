@@ -83,6 +83,50 @@ fn classify_json_and_errors() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--explain DIR` writes one PNG per judged image (none for a refused one): the image as the
+/// model saw it (224x224) with the evidence over it, mostly red for potatoes, not for peppers.
+#[test]
+fn classify_explain_writes_a_heatmap_per_judged_image() {
+    let dir = scratch("explain");
+    let out_dir = dir.join("why");
+    let text_file = dir.join("notes.txt");
+    std::fs::write(&text_file, "not an image").unwrap();
+    let out = bin()
+        .args(["classify", "--explain"])
+        .arg(&out_dir)
+        .args([
+            &sample("potatoes_in_store_bin.jpg"),
+            &sample("red_peppers.jpg"),
+            &text_file.display().to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "the text file is refused");
+    let mut written: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    assert_eq!(written, ["01-potatoes_in_store_bin.png", "02-red_peppers.png"]);
+    let redness = |name: &str| {
+        let img = image::open(out_dir.join(name)).unwrap().to_rgb8();
+        assert_eq!(img.dimensions(), (224, 224));
+        let red = img.pixels().filter(|p| p[0] as i32 > p[2] as i32 + 60).count();
+        red as f64 / (224.0 * 224.0)
+    };
+    let potatoes = redness("01-potatoes_in_store_bin.png");
+    let blue = |name: &str| {
+        let img = image::open(out_dir.join(name)).unwrap().to_rgb8();
+        img.pixels().filter(|p| p[2] as i32 > p[0] as i32 + 60).count() as f64 / (224.0 * 224.0)
+    };
+    assert!(
+        blue("02-red_peppers.png") > blue("01-potatoes_in_store_bin.png"),
+        "peppers lean 'not potato'"
+    );
+    assert!(potatoes > 0.3, "the potatoes' map is mostly red: {potatoes}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn a_missing_model_is_a_clear_error() {
     let out = bin()

@@ -18,7 +18,11 @@ use crate::cli::{Cli, Command, ConfigCommand, DbCommand, FactsCommand, FeedbackC
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Classify { ref inputs, json } => classify::run(&cli.global, inputs, json).await,
+        Command::Classify {
+            ref inputs,
+            json,
+            ref explain,
+        } => classify::run(&cli.global, inputs, json, explain.as_deref()).await,
         Command::Eval { ref dir, json } => eval::run(&cli.global, dir, json).await,
         Command::Fact { ref topic, ref chat } => facts::fact(&cli.global, topic.as_deref(), chat).await,
         Command::Facts {

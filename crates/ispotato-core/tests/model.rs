@@ -10,7 +10,8 @@ use std::sync::Arc;
 use ispotato_core::image::{ingest_file, IngestLimits};
 use ispotato_core::model::depthwise::Isa;
 use ispotato_core::model::{
-    optimised_backbone, preprocess, Backend, BackendChoice, Classifier, ClassifyError, InputRecipe, Label, Layout,
+    optimised_backbone, preprocess, tensor_from_crop, Backend, BackendChoice, Classifier, ClassifyError, Explainer,
+    InputRecipe, Label, Layout,
 };
 use ispotato_core::serve::InferenceQueue;
 use serde_json::Value;
@@ -427,4 +428,59 @@ fn a_blank_image_is_never_a_potato() {
     let verdict = classifier.classify(&photo).unwrap();
     assert!(!verdict.blank);
     assert_eq!(verdict.label, Label::NotPotato);
+}
+
+/// A sample photo decoded as the ingest path decodes it, squashed to `size x size`.
+fn sample_square(name: &str, size: u32) -> image::RgbImage {
+    let image = ingest_file(
+        &common::repo_root().join("samples").join(name),
+        &IngestLimits::default(),
+    )
+    .unwrap();
+    image::imageops::resize(image.rgb(), size, size, image::imageops::FilterType::Triangle)
+}
+
+/// The heatmap points at the potato: potatoes pasted into one corner of a photo of peppers
+/// (what the model sees, 224x224), the evidence peaks in that corner, for each corner; and
+/// the map's mean plus the bias is the classifier's own logit for the same view.
+#[test]
+fn the_evidence_peaks_in_the_corner_where_potatoes_are_pasted() {
+    let classifier = Classifier::load(&card_path()).unwrap();
+    let explainer = Explainer::load(&card_path()).expect("the explainer loads");
+    let scene = sample_square("red_peppers.jpg", 224);
+    let potatoes = sample_square("potatoes_in_store_bin.jpg", 96);
+    let plain = explainer.evidence(&scene).unwrap();
+    assert!(
+        plain.logit() < 0.0,
+        "the peppers alone lean 'not potato': {}",
+        plain.logit()
+    );
+    for (top, left) in [(true, true), (true, false), (false, true), (false, false)] {
+        let mut view = scene.clone();
+        let (x, y) = (if left { 0 } else { 128 }, if top { 0 } else { 128 });
+        image::imageops::replace(&mut view, &potatoes, x, y);
+        let evidence = explainer.evidence(&view).unwrap();
+        assert_eq!((evidence.rows, evidence.cols), (7, 7));
+        let (row, col) = evidence.peak();
+        // The potatoes cover cells 0..3.4 (or 3.6..7) of 7 along each axis.
+        let near = |cell: usize, low: bool| if low { cell <= 3 } else { cell >= 3 };
+        assert!(
+            near(row, top) && near(col, left),
+            "potatoes at top={top} left={left}, but the evidence peaks at row {row} col {col}: {:?}",
+            evidence.cells
+        );
+        assert!(evidence.logit() > plain.logit(), "the potatoes add evidence");
+        let features = classifier
+            .features(tensor_from_crop(&view, &classifier.card().input))
+            .unwrap();
+        let logit = classifier.card().head.logit(&features);
+        assert!(
+            (evidence.logit() - logit).abs() < 1e-3,
+            "map {} against classifier {logit}",
+            evidence.logit()
+        );
+        let overlay = evidence.overlay(&view);
+        assert_eq!(overlay.dimensions(), (224, 224));
+        assert_ne!(overlay, view, "the overlay shows the evidence");
+    }
 }

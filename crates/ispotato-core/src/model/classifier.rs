@@ -51,11 +51,20 @@ pub enum Layout {
 
 /// The backbone ONNX model optimised by tract for one fixed input `shape` (NCHW).
 pub fn optimised_backbone(onnx: &[u8], shape: [usize; 4], layout: Layout) -> TractResult<TypedModel> {
-    let mut model = tract_onnx::onnx()
+    optimised(decluttered_backbone(onnx, shape)?, layout)
+}
+
+/// The backbone ONNX model typed and decluttered for one fixed input `shape` (NCHW).
+pub(crate) fn decluttered_backbone(onnx: &[u8], shape: [usize; 4]) -> TractResult<TypedModel> {
+    tract_onnx::onnx()
         .model_for_read(&mut &*onnx)?
         .with_input_fact(0, f32::fact(shape).into())?
         .into_typed()?
-        .into_decluttered()?;
+        .into_decluttered()
+}
+
+/// A decluttered graph laid out and optimised as `layout` says.
+pub(crate) fn optimised(mut model: TypedModel, layout: Layout) -> TractResult<TypedModel> {
     if layout == Layout::ChannelsLastOwnDepthwise {
         // Before tract's rewrite, which would lower the depthwise layers to its own kernel.
         use_own_depthwise(&mut model, Isa::best())?;
@@ -79,21 +88,8 @@ impl Classifier {
     pub fn load_on(card_path: &Path, choice: &BackendChoice) -> Result<Self, ModelError> {
         let started = Instant::now();
         let card = ModelCard::load(card_path)?;
-        let onnx_path = card.backbone_path(card_path);
-        let shown = onnx_path.display().to_string();
-        let bytes = std::fs::read(&onnx_path).map_err(|e| ModelError::Onnx {
-            path: shown.clone(),
-            detail: e.to_string(),
-        })?;
-        if let Some(expected) = &card.backbone.sha256 {
-            let actual: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-            if !actual.eq_ignore_ascii_case(expected) {
-                return Err(ModelError::Mismatch {
-                    path: shown,
-                    detail: format!("sha256 is {actual}, the card says {expected}"),
-                });
-            }
-        }
+        let bytes = read_backbone(&card, card_path)?;
+        let shown = card.backbone_path(card_path).display().to_string();
         let r = &card.input;
         let shape = [1usize, 3, r.height as usize, r.width as usize];
         let backbone = Backbone::load(&bytes, shape, choice).map_err(|detail| ModelError::Onnx {
@@ -201,6 +197,26 @@ impl Classifier {
         };
         Ok((verdict, view))
     }
+}
+
+/// The ONNX backbone `card` names (beside `card_path`), checked against the card's sha256.
+pub(crate) fn read_backbone(card: &ModelCard, card_path: &Path) -> Result<Vec<u8>, ModelError> {
+    let onnx_path = card.backbone_path(card_path);
+    let shown = onnx_path.display().to_string();
+    let bytes = std::fs::read(&onnx_path).map_err(|e| ModelError::Onnx {
+        path: shown.clone(),
+        detail: e.to_string(),
+    })?;
+    if let Some(expected) = &card.backbone.sha256 {
+        let actual: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        if !actual.eq_ignore_ascii_case(expected) {
+            return Err(ModelError::Mismatch {
+                path: shown,
+                detail: format!("sha256 is {actual}, the card says {expected}"),
+            });
+        }
+    }
+    Ok(bytes)
 }
 
 /// Finds the model card: an explicit path first, then `models/ispotato.json` next to the

@@ -1,7 +1,8 @@
 //! The model: a [`ValidatedImage`](crate::image::ValidatedImage) made into the card's input
 //! tensor ([`preprocess`](preprocess::preprocess), Pillow-exact resizing), the ONNX backbone run
 //! by tract (or, built with the `onnxruntime` feature, by onnxruntime: [`Backend`]) and the card's
-//! calibrated head ([`Classifier`]), the three-way [`Verdict`]; and the
+//! calibrated head ([`Classifier`]), the three-way [`Verdict`], the evidence map that shows
+//! why ([`Explainer`]); and the
 //! offline jobs on it: measuring a model on a labelled folder ([`evaluate`] with the [`scores`]
 //! of precision, recall, AUROC, calibration) and retraining its head ([`train_head`]).
 
@@ -11,6 +12,7 @@ pub(crate) mod classifier;
 pub mod depthwise;
 pub(crate) mod error;
 pub(crate) mod evaluation;
+pub(crate) mod explain;
 #[cfg(feature = "onnxruntime")]
 pub(crate) mod onnxruntime;
 pub(crate) mod pillow_resize;
@@ -24,6 +26,7 @@ pub use card::{Calibration, InputRecipe, LinearHead, ModelCard, PLATT_METHOD};
 pub use classifier::{asset_candidates, locate_model, optimised_backbone, Classifier, Layout, DEFAULT_CARD};
 pub use error::{ClassifyError, ModelError};
 pub use evaluation::{evaluate, scan_labelled_dir, EvalItem, EvalReport};
-pub use preprocess::{centre_offset, preprocess, resized_dims};
+pub use explain::{Evidence, Explainer};
+pub use preprocess::{centre_offset, preprocess, resized_dims, tensor_from_crop};
 pub use training::{fit_platt, fit_temperature, is_validation, train_head, Example, TrainOptions};
 pub use verdict::{confidence_bar, Label, Timings, Verdict};
