@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use ispotato_core::image::{FetchConfig, IngestLimits, LoopbackPolicy};
-use ispotato_core::model::{asset_candidates, locate_model, BackendChoice, Classifier, Explainer};
+use ispotato_core::model::{asset_candidates, locate_model, BackendChoice, Classifier};
 use ispotato_core::secret::SecretString;
 use ispotato_core::serve::compose::{self, SaltSource, ServicesConfig};
 use ispotato_core::serve::{Judge, Services};
@@ -57,12 +57,6 @@ pub fn classifier(global: &GlobalArgs) -> anyhow::Result<Arc<Classifier>> {
     let card = locate_model(global.model.as_deref()).context("finding the model")?;
     compose::load_classifier(&card, &backend(global))
         .with_context(|| format!("loading the model from {} on {}", card.display(), global.backend))
-}
-
-/// The evidence-map explainer on the same model card the classifier loads (`classify --explain`).
-pub fn explainer(global: &GlobalArgs) -> anyhow::Result<Explainer> {
-    let card = locate_model(global.model.as_deref()).context("finding the model")?;
-    Explainer::load(&card).with_context(|| format!("loading the explainer from {}", card.display()))
 }
 
 /// The runtime the model runs on (--backend, --onnxruntime-lib).

@@ -76,6 +76,28 @@ fn eval_on_the_validation_split_reproduces_the_card() {
             "{key}: card {want:.4} vs eval {have:.4} (tolerance {tolerance})"
         );
     }
+    // The four-way head: accuracy and each answer's recall on the same split (the folders are
+    // the manifest's labels; drawings and every other negative count as `other`).
+    let kinds = &card["metrics"]["kinds"]["validation"];
+    if kinds.is_null() {
+        return;
+    }
+    let confusion = &got["kinds"]["confusion"];
+    let row = |i: usize| -> Vec<f64> { (0..4).map(|j| confusion[i][j].as_f64().unwrap()).collect() };
+    let have_accuracy = got["kinds"]["accuracy"].as_f64().unwrap();
+    let want_accuracy = kinds["accuracy"].as_f64().unwrap();
+    eprintln!("four-way accuracy: card {want_accuracy:.4}, ispotato eval {have_accuracy:.4}");
+    assert!((want_accuracy - have_accuracy).abs() <= 0.015, "four-way accuracy");
+    for (i, kind) in ["potato", "sweet_potato", "potato_dish", "other"].iter().enumerate() {
+        let r = row(i);
+        let have = r[i] / r.iter().sum::<f64>();
+        let want = kinds[kind]["recall"].as_f64().unwrap();
+        eprintln!("{kind} recall: card {want:.4}, ispotato eval {have:.4}");
+        assert!(
+            (want - have).abs() <= 0.05,
+            "{kind} recall: card {want:.4} vs eval {have:.4}"
+        );
+    }
 }
 
 /// The 16 untouched phone photos of potatoes in `../shared/data/bench` (8 at 4096x2304, 8 at

@@ -38,13 +38,19 @@ fn classify_prints_one_line_per_image() {
             "classify",
             &sample("potatoes_in_store_bin.jpg"),
             &sample("red_peppers.jpg"),
+            &sample("sweet_potatoes.jpg"),
         ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[2].starts_with("sweet_potato "),
+        "a not-potato the four-way head names: {}",
+        lines[2]
+    );
     assert!(lines[0].starts_with("potato "), "{}", lines[0]);
     assert!(lines[0].contains('%') && lines[0].contains(" ms "), "{}", lines[0]);
     assert!(lines[1].starts_with("not potato"), "{}", lines[1]);
@@ -63,13 +69,26 @@ fn classify_json_and_errors() {
             &sample("potatoes_in_store_bin.jpg"),
             &text_file.display().to_string(),
             "http://10.0.0.1/a.jpg",
+            &sample("sweet_potatoes.jpg"),
         ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1), "a refused input makes the exit status 1");
     let rows: Vec<Value> = stdout(&out).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(rows.len(), 3);
+    assert_eq!(rows.len(), 4);
     assert_eq!(rows[0]["label"], "potato");
+    assert_eq!(rows[0]["answer"], "potato");
+    // The four-way head's probabilities: a distribution over the four answers.
+    let kinds = rows[0]["kinds"].as_object().expect("kinds");
+    assert_eq!(kinds.len(), 4);
+    let total: f64 = kinds.values().filter_map(Value::as_f64).sum();
+    assert!((total - 1.0).abs() < 1e-4, "{kinds:?}");
+    assert!(kinds["potato"].as_f64().unwrap() > 0.5, "{kinds:?}");
+    assert_eq!(
+        (rows[3]["label"].as_str(), rows[3]["answer"].as_str()),
+        (Some("not_potato"), Some("sweet_potato"))
+    );
+    assert!(rows[3]["kinds"]["sweet_potato"].as_f64().unwrap() > 0.5);
     let p = rows[0]["probability"].as_f64().unwrap();
     assert!(p > 0.8 && p <= 1.0);
     assert!(rows[0]["timings_ms"]["inference"].as_f64().unwrap() > 0.0);

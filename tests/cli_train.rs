@@ -64,6 +64,66 @@ fn draw(potato: bool, seed: u64) -> RgbImage {
     img
 }
 
+/// "Sweet potatoes": long orange-red spindles on dark soil. "Potato dishes": yellow sticks (fries)
+/// on a white plate on a wooden table.
+fn draw_kind(kind: &str, seed: u64) -> RgbImage {
+    let mut rng = Lcg(seed);
+    let (w, h) = (rng.range(220, 320), rng.range(220, 320));
+    match kind {
+        "sweet_potato" => {
+            let mut img = RgbImage::from_pixel(w, h, Rgb([60, 45, 35]));
+            for _ in 0..rng.range(3, 6) {
+                let (cx, cy) = (rng.range(50, w - 50) as f32, rng.range(40, h - 40) as f32);
+                let (rx, ry) = (rng.range(45, 60) as f32, rng.range(12, 18) as f32);
+                let tone = rng.range(0, 30) as u8;
+                for (x, y, p) in img.enumerate_pixels_mut() {
+                    let (dx, dy) = ((x as f32 - cx) / rx, (y as f32 - cy) / ry);
+                    if dx * dx + dy * dy < 1.0 {
+                        *p = Rgb([190 + tone, 80 + tone, 60]);
+                    }
+                }
+            }
+            img
+        }
+        _ => {
+            let mut img = RgbImage::from_pixel(w, h, Rgb([150, 100, 60]));
+            let (cx, cy, r) = (w as f32 / 2.0, h as f32 / 2.0, w.min(h) as f32 * 0.45);
+            for (x, y, p) in img.enumerate_pixels_mut() {
+                let (dx, dy) = (x as f32 - cx, y as f32 - cy);
+                if dx * dx + dy * dy < r * r {
+                    *p = Rgb([245, 245, 240]);
+                }
+            }
+            for _ in 0..rng.range(15, 30) {
+                let (x0, y0) = (rng.range(w / 4, 3 * w / 4), rng.range(h / 4, 3 * h / 4));
+                let (len, vertical) = (rng.range(25, 45), rng.next().is_multiple_of(2));
+                for i in 0..len {
+                    for j in 0..6 {
+                        let (x, y) = if vertical { (x0 + j, y0 + i) } else { (x0 + i, y0 + j) };
+                        if x < w && y < h {
+                            img.put_pixel(x, y, Rgb([235, 190, 70]));
+                        }
+                    }
+                }
+            }
+            img
+        }
+    }
+}
+
+/// [`make_set`] plus `sweet_potato/` and `potato_dish/` folders.
+fn make_four(dir: &Path, per_class: u64, seed: u64) {
+    make_set(dir, per_class, seed);
+    for kind in ["sweet_potato", "potato_dish"] {
+        std::fs::create_dir_all(dir.join(kind)).unwrap();
+        for i in 0..per_class {
+            draw_kind(kind, seed + 7 * i + kind.len() as u64)
+                .save(dir.join(kind).join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+}
+
 fn make_set(dir: &Path, per_class: u64, seed: u64) {
     for (label, potato) in [("potato", true), ("not_potato", false)] {
         std::fs::create_dir_all(dir.join(label)).unwrap();
@@ -103,6 +163,10 @@ fn train_writes_a_working_new_version() {
         stdout.contains("model 0.1.0-test written") && stdout.contains("precision"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains("four-way head: kept from the base model (no sweet_potato, potato_dish folder"),
+        "{stdout}"
+    );
     let card: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("ispotato.json")).unwrap()).unwrap();
     assert_eq!(card["version"], "0.1.0-test");
@@ -139,6 +203,60 @@ fn train_writes_a_working_new_version() {
         r["recall"].as_f64().unwrap() >= 0.75 && r["precision"].as_f64().unwrap() >= 0.75,
         "{r}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Folders for every answer: the four-way head is retrained (and says so), the binary head still
+/// decides, and fresh images of each kind get their answer.
+#[test]
+fn train_learns_the_four_answers_from_labelled_folders() {
+    let dir = scratch("kinds");
+    make_four(&dir.join("data"), 16, 3);
+    let out = dir.join("model");
+    let run = bin()
+        .args([
+            "train",
+            &dir.join("data").display().to_string(),
+            "--out",
+            &out.display().to_string(),
+        ])
+        .args(["--version", "0.1.0-kinds", "--validation-fraction", "0.3"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        stdout.contains("four-way head: retrained") && stdout.contains("four-way accuracy"),
+        "{stdout}"
+    );
+    let card: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("ispotato.json")).unwrap()).unwrap();
+    assert_eq!(
+        card["kinds"]["labels"],
+        serde_json::json!(["potato", "sweet_potato", "potato_dish", "other"])
+    );
+    let accuracy = card["metrics"]["kinds_accuracy"]["validation"].as_f64().unwrap();
+    assert!(accuracy >= 0.9, "{accuracy}");
+
+    let fresh = dir.join("fresh");
+    make_four(&fresh, 6, 20_000);
+    let eval = bin()
+        .args([
+            "--model",
+            &out.display().to_string(),
+            "eval",
+            "--json",
+            &fresh.display().to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert!(r["kinds"]["accuracy"].as_f64().unwrap() >= 0.85, "{}", r["kinds"]);
+    // The binary head decides: sweet potatoes and dishes are negatives, never called potato.
+    for kind in ["sweet_potato", "potato_dish"] {
+        assert_eq!(r["slices"][kind]["called_potato"], 0, "{kind}: {}", r["slices"][kind]);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -18,7 +18,7 @@ score_runs.py scores as the card does, so levers can be compared without exporti
 
 Usage: python training/finetune.py [--epochs 4] [--loso] [--export] [--composites DIR] [--out DIR]
        [--balance EXP] [--hard-weight W] [--mixup A] [--smoothing EPS] [--cutout SHARE] [--lp-init] [--wise A,...]
-       [--body-lr LR]
+       [--body-lr LR] [--mine training/out/mined.csv --mine-weight W]
 """
 
 import argparse
@@ -71,11 +71,14 @@ class Tail(torch.nn.Module):
         return self.fc(self.features(x)).squeeze(1)
 
 
-def sample_weights(labels, y, sources=None, balance=0.0, hard_weight=HARD_WEIGHT):
-    """Positives weigh as much as all negatives together; hard negatives count `hard_weight` times. With
+def sample_weights(labels, y, sources=None, balance=0.0, hard_weight=HARD_WEIGHT, mined=None, mine_weight=1.0):
+    """Positives weigh as much as all negatives together; hard negatives count `hard_weight` times, mined
+    look-alike negatives (`mined`: a mask over the views, from mine_negatives.py) `mine_weight` times. With
     balance > 0, within each class a source's views weigh count ** -balance (0.5: square root), so
     the big plain-background sources stop dominating; class totals stay as they were."""
     w = np.where(np.isin(labels, HARD), hard_weight, 1.0)
+    if mined is not None:
+        w[mined & (y == 0)] = mine_weight
     w[y == 1] = w[y == 0].sum() / max((y == 1).sum(), 1)
     if balance > 0 and sources is not None:
         for c in (0, 1):
@@ -133,7 +136,7 @@ def interpolate(start, end, alpha):
 
 def train_tail(
     net, cut, acts, view_rows, labels, y, epochs, seed, log="", mixup=0.0, smoothing=0.0, sources=None, balance=0.0,
-    hard_weight=HARD_WEIGHT, lp_init=False, cutout=0.0, body_lr=BODY_LR,
+    hard_weight=HARD_WEIGHT, lp_init=False, cutout=0.0, body_lr=BODY_LR, mined=None, mine_weight=1.0,
 ):
     """Train blocks[cut:] + head on `view_rows` of `acts`. mixup > 0: manifold mixup at the cut (each
     batch mixed with a shuffled copy of itself, lambda ~ Beta(mixup, mixup), targets and weights
@@ -146,7 +149,7 @@ def train_tail(
     rng = np.random.default_rng(seed)
     tail = Tail(net, cut)
     tail.eval()  # BatchNorm keeps its ImageNet statistics; dropout is applied explicitly
-    weights = sample_weights(labels, y, sources, balance, hard_weight)
+    weights = sample_weights(labels, y, sources, balance, hard_weight, mined, mine_weight)
     head_lr = HEAD_LR
     if lp_init:
         t0 = time.time()
@@ -244,6 +247,8 @@ def main():
         "--hard-weight", type=float, default=HARD_WEIGHT, help="loss weight of sweet potatoes, dishes, drawings"
     )
     ap.add_argument("--seed", type=int, default=SEED, help="fine-tuning seed (the split stays seed 0)")
+    ap.add_argument("--mine", default="", help="mined look-alike negatives (mine_negatives.py's CSV) to weigh more")
+    ap.add_argument("--mine-weight", type=float, default=3.0, help="loss weight of the mined negatives' views")
     ap.add_argument("--lp-init", action="store_true", help="LP-FT: start the head from the frozen tail's linear probe")
     ap.add_argument(
         "--wise", default="1",
@@ -296,6 +301,14 @@ def main():
         view_y = np.concatenate([view_y, (comp_labels == "potato").astype(int)])
         print(f"+ {len(comp_acts)} composites: {dict(zip(*np.unique(comp_labels, return_counts=True)))}", flush=True)
 
+    view_mined = np.zeros(len(view_labels), bool)
+    if args.mine:
+        mined_paths = {r["path"] for r in csv.DictReader(open(args.mine))}
+        mined_rows = np.array([r["path"] in mined_paths for r in rows])
+        assert not (mined_rows & ~is_train).any(), "a mined negative is outside the training split"
+        view_mined[: len(img_of)] = mined_rows[img_of]
+        print(f"mined negatives: {int(mined_rows.sum())} photos, {int(view_mined.sum())} views x{args.mine_weight:g}")
+
     def training_views(image_mask):
         """Rows of `acts` a run may train on when it may see the manifest rows in `image_mask`."""
         cached = np.where(image_mask[img_of])[0]
@@ -344,7 +357,7 @@ def main():
         knobs = {
             "mixup": args.mixup, "smoothing": args.smoothing, "sources": view_sources, "balance": args.balance,
             "hard_weight": args.hard_weight, "lp_init": args.lp_init, "cutout": args.cutout,
-            "body_lr": args.body_lr,
+            "body_lr": args.body_lr, "mined": view_mined if args.mine else None, "mine_weight": args.mine_weight,
         }
         wise = {}  # every alpha's raw logits: "{alpha}|validation", "{alpha}|{source}|potatoes|negatives"
 
@@ -397,6 +410,7 @@ def main():
             "epochs": args.epochs, "cut": cut, "seed": args.seed, "mixup": args.mixup, "smoothing": args.smoothing,
             "balance": args.balance, "hard_weight": args.hard_weight, "lp_init": args.lp_init,
             "wise_alpha": alphas[0], "cutout": args.cutout, "body_lr": args.body_lr,
+            "mine": args.mine, "mine_weight": args.mine_weight if args.mine else None,
         }
         json.dump({**settings, "thresholds": [LOWER, UPPER], "levers": results}, f, indent=1)
 

@@ -5,12 +5,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
 use ispotato_core::image::ImageSource;
-use ispotato_core::model::{Explainer, Label, Verdict};
+use ispotato_core::model::{Label, Verdict};
 use ispotato_core::serve::{answer, ImageInput, Judge, Judged};
 
 use crate::cli::GlobalArgs;
@@ -23,13 +22,9 @@ pub async fn run(
     explain: Option<&Path>,
 ) -> anyhow::Result<ExitCode> {
     let judge: Judge = setup::judge(global, inputs.len())?;
-    let explainer = match explain {
-        Some(dir) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            Some(Arc::new(setup::explainer(global)?))
-        }
-        None => None,
-    };
+    if let Some(dir) = explain {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     let mut failed = 0usize;
     let mut out = std::io::stdout().lock();
     for (index, input) in inputs.iter().enumerate() {
@@ -38,9 +33,9 @@ pub async fn run(
         let elapsed = started.elapsed();
         let line = match result {
             Ok(judged) => {
-                if let (Some(explainer), Some(dir)) = (&explainer, explain) {
+                if let Some(dir) = explain {
                     let path = dir.join(explanation_name(index, input));
-                    match write_explanation(explainer.clone(), &judged, path.clone()).await {
+                    match write_explanation(&judged, path.clone()).await {
                         Ok(()) => tracing::info!(input = %input, file = %path.display(), "explanation written"),
                         Err(e) => {
                             failed += 1;
@@ -80,6 +75,11 @@ fn text_line(input: &str, v: &Verdict, elapsed_ms: f64) -> String {
     let answer = match v.label {
         _ if v.blank => format!("{:<10} {:>5}", "unsure", "blank"),
         Label::Unsure => format!("{:<10} {:>5.1}% potato", "unsure", v.probability * 100.0),
+        Label::NotPotato if v.named_kind().is_some() => format!(
+            "{:<12} {:>5.1}%",
+            v.named_kind().map_or("", |k| k.key()),
+            v.confidence() * 100.0
+        ),
         label => format!("{:<10} {:>5.1}%", label.words(), v.confidence() * 100.0),
     };
     let warn = if v.placeholder_model {
@@ -109,11 +109,15 @@ fn explanation_name(index: usize, input: &str) -> String {
     format!("{:02}-{}.png", index + 1, if safe.is_empty() { "image" } else { &safe })
 }
 
-/// The evidence map of `judged` over the image as the model saw it, written to `path`.
-async fn write_explanation(explainer: Arc<Explainer>, judged: &Judged, path: PathBuf) -> anyhow::Result<()> {
+/// The evidence map of `judged` (from the same run as its verdict) over the image as the model
+/// saw it, written to `path`.
+async fn write_explanation(judged: &Judged, path: PathBuf) -> anyhow::Result<()> {
     let view = judged.view.clone();
+    let evidence = judged
+        .evidence
+        .clone()
+        .context("this model gives no evidence map (its backbone has no global pool)")?;
     tokio::task::spawn_blocking(move || {
-        let evidence = explainer.evidence(&view).context("computing the evidence map")?;
         evidence
             .overlay(&view)
             .save_with_format(&path, image::ImageFormat::Png)

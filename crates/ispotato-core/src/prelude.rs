@@ -2,7 +2,7 @@
 //! them each message's images as [`NamedImage`]s, and turn each [`ImageOutcome`] or
 //! [`Refusal`] into the platform's reply ([`words`] for chat text, [`answer`] for JSON).
 
-pub use crate::model::{Label, Verdict};
+pub use crate::model::{Kind, Label, Verdict};
 pub use crate::secret::SecretString;
 pub use crate::serve::compose::{self, ServicesConfig};
 pub use crate::serve::{

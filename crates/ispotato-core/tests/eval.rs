@@ -5,10 +5,10 @@ mod common;
 
 use std::path::PathBuf;
 
-use ispotato_core::model::{evaluate, scan_labelled_dir, Label, Timings, Verdict};
+use ispotato_core::model::{evaluate, scan_labelled_dir, KindScores, Label, Timings, Verdict};
 
-fn make_folder() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("ispotato-eval-{}", std::process::id()));
+fn make_folder(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ispotato-eval-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     // File names carry the probability the scorer below will return.
     for (label, probs) in [
@@ -28,7 +28,7 @@ fn make_folder() -> PathBuf {
 
 #[test]
 fn evaluation_aggregates_exactly() {
-    let dir = make_folder();
+    let dir = make_folder("aggregates");
     let items = scan_labelled_dir(&dir).unwrap();
     assert_eq!(items.len(), 10);
     let report = evaluate(
@@ -49,6 +49,7 @@ fn evaluation_aggregates_exactly() {
                 model_version: "test".into(),
                 placeholder_model: false,
                 blank: false,
+                kinds: None,
                 timings: Timings::default(),
             })
         },
@@ -93,5 +94,65 @@ fn evaluation_aggregates_exactly() {
     ] {
         assert!(json.get(key).is_some(), "missing {key}");
     }
+    assert!(report.kinds.is_none(), "no four-way head, no four-way report");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// With a four-way head: the confusion matrix against the folders (anything not named after a
+/// kind is `other`) and what the replies named, per folder.
+#[test]
+fn the_four_way_head_is_scored_against_the_folders() {
+    let dir = make_folder("kinds");
+    let items = scan_labelled_dir(&dir).unwrap();
+    let report = evaluate(
+        &items,
+        "test",
+        |item| {
+            let name = item.path.file_stem().unwrap().to_string_lossy().into_owned();
+            let p = name
+                .split('_')
+                .nth(1)
+                .unwrap()
+                .parse::<f32>()
+                .map_err(|_| "unreadable".to_string())?
+                / 100.0;
+            // Logits in Kind::ALL order (potato, sweet potato, potato dish, other).
+            let logits = match (item.slice.as_str(), name.as_str()) {
+                ("potato", _) => [4.0, 0.0, 0.0, 0.0],
+                ("sweet_potato", "1_02") => [0.0, 4.0, 0.0, 0.0],
+                ("not_potato", "0_05") => [0.0, 0.0, 4.0, 0.0],
+                _ => [0.0, 0.0, 0.0, 4.0],
+            };
+            Ok(Verdict {
+                label: Label::from_probability(p, 0.2, 0.8),
+                probability: p,
+                model_version: "test".into(),
+                placeholder_model: false,
+                blank: false,
+                kinds: Some(KindScores::from_logits(logits)),
+                timings: Timings::default(),
+            })
+        },
+        || {},
+    );
+    let kinds = report.kinds.clone().expect("a four-way report");
+    assert_eq!(kinds.labels, ["potato", "sweet_potato", "potato_dish", "other"]);
+    // sweet_potato/0_30 is `other`; not_potato/0_05 is a dish; the broken file is not counted.
+    assert_eq!(
+        kinds.confusion,
+        [[4, 0, 0, 0], [0, 1, 0, 1], [0, 0, 0, 0], [0, 0, 1, 2]]
+    );
+    assert!((kinds.accuracy - 7.0 / 9.0).abs() < 1e-9);
+    // Named only where the binary verdict is `not potato`: sweet 0.02 yes, not_potato 0.05 yes.
+    let sweet = kinds.replies["sweet_potato"];
+    assert_eq!((sweet.n, sweet.named_sweet_potato, sweet.named_potato_dish), (2, 1, 0));
+    let other = kinds.replies["not_potato"];
+    assert_eq!((other.n, other.named_sweet_potato, other.named_potato_dish), (3, 0, 1));
+    assert_eq!(
+        kinds.replies["potato"].named_sweet_potato + kinds.replies["potato"].named_potato_dish,
+        0
+    );
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["kinds"]["confusion"][1][1], 1);
     let _ = std::fs::remove_dir_all(&dir);
 }

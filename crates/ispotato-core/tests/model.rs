@@ -10,8 +10,8 @@ use std::sync::Arc;
 use ispotato_core::image::{ingest_file, IngestLimits};
 use ispotato_core::model::depthwise::Isa;
 use ispotato_core::model::{
-    optimised_backbone, preprocess, tensor_from_crop, Backend, BackendChoice, Classifier, ClassifyError, Explainer,
-    InputRecipe, Label, Layout,
+    optimised_backbone, preprocess, tensor_from_crop, Backend, BackendChoice, Classifier, ClassifyError, InputRecipe,
+    Kind, Label, Layout,
 };
 use ispotato_core::serve::InferenceQueue;
 use serde_json::Value;
@@ -236,10 +236,19 @@ fn sample_photos_get_the_right_verdicts() {
     assert_eq!(v.label, Label::Potato, "{v:?}");
     assert!(v.probability > 0.8);
     assert_eq!(v.model_version, classifier.card().version);
+    assert_eq!(v.kinds.map(|k| k.best()), Some(Kind::Potato), "{v:?}");
+    assert_eq!(v.named_kind(), None);
     let v = classifier.classify(&peppers).unwrap();
     assert_eq!(v.label, Label::NotPotato, "{v:?}");
     assert!(v.probability < 0.2);
     assert!(v.timings.inference > std::time::Duration::ZERO);
+    assert_eq!(v.kinds.map(|k| k.best()), Some(Kind::Other), "{v:?}");
+    assert_eq!(v.named_kind(), None, "peppers are just not a potato");
+    let sweet = ingest_file(&samples.join("sweet_potatoes.jpg"), &IngestLimits::default()).unwrap();
+    let v = classifier.classify(&sweet).unwrap();
+    assert_eq!(v.label, Label::NotPotato, "{v:?}");
+    assert_eq!(v.named_kind(), Some(Kind::SweetPotato), "{v:?}");
+    assert!(v.kinds.unwrap().probability(Kind::SweetPotato) > 0.8, "{v:?}");
 }
 
 #[test]
@@ -445,11 +454,16 @@ fn sample_square(name: &str, size: u32) -> image::RgbImage {
 /// the map's mean plus the bias is the classifier's own logit for the same view.
 #[test]
 fn the_evidence_peaks_in_the_corner_where_potatoes_are_pasted() {
-    let classifier = Classifier::load(&card_path()).unwrap();
-    let explainer = Explainer::load(&card_path()).expect("the explainer loads");
+    for choice in backends() {
+        evidence_peaks_where_the_potatoes_are(&Classifier::load_on(&card_path(), &choice).unwrap());
+    }
+}
+
+fn evidence_peaks_where_the_potatoes_are(classifier: &Classifier) {
+    let evidence_of = |view: &image::RgbImage| classifier.look_at(view).unwrap().1.expect("an evidence map");
     let scene = sample_square("red_peppers.jpg", 224);
     let potatoes = sample_square("potatoes_in_store_bin.jpg", 96);
-    let plain = explainer.evidence(&scene).unwrap();
+    let plain = evidence_of(&scene);
     assert!(
         plain.logit() < 0.0,
         "the peppers alone lean 'not potato': {}",
@@ -459,7 +473,7 @@ fn the_evidence_peaks_in_the_corner_where_potatoes_are_pasted() {
         let mut view = scene.clone();
         let (x, y) = (if left { 0 } else { 128 }, if top { 0 } else { 128 });
         image::imageops::replace(&mut view, &potatoes, x, y);
-        let evidence = explainer.evidence(&view).unwrap();
+        let evidence = evidence_of(&view);
         assert_eq!((evidence.rows, evidence.cols), (7, 7));
         let (row, col) = evidence.peak();
         // The potatoes cover cells 0..3.4 (or 3.6..7) of 7 along each axis.
@@ -476,8 +490,9 @@ fn the_evidence_peaks_in_the_corner_where_potatoes_are_pasted() {
         let logit = classifier.card().head.logit(&features);
         assert!(
             (evidence.logit() - logit).abs() < 1e-3,
-            "map {} against classifier {logit}",
-            evidence.logit()
+            "map {} against classifier {logit} ({:?})",
+            evidence.logit(),
+            classifier.backend().backend
         );
         let overlay = evidence.overlay(&view);
         assert_eq!(overlay.dimensions(), (224, 224));

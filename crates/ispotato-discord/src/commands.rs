@@ -160,7 +160,7 @@ async fn judge_and_answer(
     }
     let edit = EditInteractionResponse::new()
         .content(reply::verdict_text(&judgement.images))
-        .components(reply::feedback_buttons());
+        .components(reply::feedback_buttons(judgement.any_evidence()));
     match with_retries("edit", || cmd.edit_response(&ctx.http, edit.clone())).await {
         Ok(sent) => after_verdict(h, ctx, &sent, &judgement).await,
         Err(e) => tracing::error!(error = %h.scrub(&e), "could not deliver the verdict"),

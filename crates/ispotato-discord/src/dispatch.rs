@@ -9,7 +9,7 @@ use serenity::all::{
 
 use crate::commands::{self, Failed, CONTEXT_MENU, FACT, HELP, IS_POTATO, STATS};
 use crate::state::{Handler, PLATFORM};
-use crate::{feedback, media, reply, retry::with_retries};
+use crate::{feedback, media, reply, retry::with_retries, why};
 
 #[async_trait]
 impl EventHandler for Handler {
@@ -34,6 +34,7 @@ impl EventHandler for Handler {
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {
         match interaction {
             Interaction::Command(cmd) => self.on_command(&ctx, &cmd).await,
+            Interaction::Component(c) if c.data.custom_id == reply::WHY => why::on_why(self, &ctx, &c).await,
             Interaction::Component(c) => feedback::on_button(self, &ctx, &c).await,
             Interaction::Autocomplete(a) => {
                 let typed = a.data.autocomplete().map(|o| o.value.to_string()).unwrap_or_default();
@@ -107,7 +108,7 @@ impl Handler {
             .content(reply::verdict_text(&judgement.images))
             .reference_message(msg);
         if judgement.any_verdict() {
-            builder = builder.components(reply::feedback_buttons());
+            builder = builder.components(reply::feedback_buttons(judgement.any_evidence()));
         }
         match with_retries("send", || msg.channel_id.send_message(&ctx.http, builder.clone())).await {
             Ok(sent) => commands::after_verdict(self, ctx, &sent, &judgement).await,

@@ -13,6 +13,7 @@ mod proxy_hop;
 mod reply;
 mod retry;
 mod state;
+mod why;
 
 use std::sync::Arc;
 

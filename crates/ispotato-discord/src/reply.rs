@@ -14,6 +14,7 @@ use crate::state::{Handler, PLATFORM};
 
 pub const AGREE: &str = "ispotato:agree";
 pub const DISAGREE: &str = "ispotato:disagree";
+pub const WHY: &str = "ispotato:why";
 pub const THUMBS_UP: &str = "👍";
 pub const THUMBS_DOWN: &str = "👎";
 
@@ -22,6 +23,7 @@ const STYLE: Style = Style {
     bar: ("█", "░"),
     bar_wrap: |b| format!("`{b}`"),
     names: true,
+    link: |title, url| format!("-# Source: [{title}](<{url}>)"),
 };
 
 pub fn verdict_text(images: &[ImageOutcome]) -> String {
@@ -29,11 +31,12 @@ pub fn verdict_text(images: &[ImageOutcome]) -> String {
 }
 
 pub fn fact_text(fact: &Fact) -> String {
-    words::fact_text(fact, |title, url| format!("-# Source: [{title}](<{url}>)"))
+    words::fact_text(fact, STYLE.link)
 }
 
-pub fn feedback_buttons() -> Vec<CreateActionRow> {
-    vec![CreateActionRow::Buttons(vec![
+/// Right / Wrong, and Why? when the verdicts have an evidence map to show.
+pub fn feedback_buttons(why: bool) -> Vec<CreateActionRow> {
+    let mut buttons = vec![
         CreateButton::new(AGREE)
             .label("Right")
             .emoji(ReactionType::Unicode(THUMBS_UP.into()))
@@ -42,7 +45,16 @@ pub fn feedback_buttons() -> Vec<CreateActionRow> {
             .label("Wrong")
             .emoji(ReactionType::Unicode(THUMBS_DOWN.into()))
             .style(ButtonStyle::Danger),
-    ])]
+    ];
+    if why {
+        buttons.push(
+            CreateButton::new(WHY)
+                .label("Why?")
+                .emoji(ReactionType::Unicode("🔍".into()))
+                .style(ButtonStyle::Secondary),
+        );
+    }
+    vec![CreateActionRow::Buttons(buttons)]
 }
 
 /// Answers a command with a message.

@@ -486,3 +486,79 @@ async fn transient_failures_are_retried_and_the_gateway_reconnects() {
     }
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweet_potato_is_named_and_why_shows_the_evidence() {
+    let h = Harness::start("why").await;
+    h.fake.add_attachment("sweet.jpg", sample("sweet_potatoes.jpg"));
+    let sweet = fake::attachment(
+        "61",
+        "sweet.jpg",
+        &h.fake.attachment_url("sweet.jpg"),
+        30_000,
+        "image/jpeg",
+    );
+    h.fake
+        .dispatch("INTERACTION_CREATE", slash("9600", "tok-w", sweet))
+        .await;
+    h.fake.wait_for("webhooks/999/tok-w/messages/@original", 1, WAIT).await;
+    let edit = &edits(&h, "tok-w")[0];
+    let content = edit["content"].as_str().unwrap().to_string();
+    assert!(
+        content.starts_with("🍠 **That's a sweet potato, not a potato:**"),
+        "{content}"
+    );
+    assert!(
+        content.to_lowercase().contains("sweet potato") && content.contains("-# Source: ["),
+        "{content}"
+    );
+    assert_eq!(
+        edit["components"][0]["components"][2]["custom_id"], "ispotato:why",
+        "{edit}"
+    );
+    h.fake.wait_for("/reactions/", 2, WAIT).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let verdict_msg = |id: &str| fake::message(id, fake::user(fake::BOT_ID, true), "🍠", json!([]), json!([]));
+    h.fake
+        .dispatch(
+            "INTERACTION_CREATE",
+            fake::button("9601", "tok-why", "9", "ispotato:why", verdict_msg("5000")),
+        )
+        .await;
+    h.fake.wait_for("/interactions/9601/", 1, WAIT).await;
+    let answer = &callbacks(&h, "9601")[0];
+    assert!(
+        answer["data"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("Why: red is where I saw potato"),
+        "{answer}"
+    );
+    assert_eq!(answer["data"]["flags"], 64, "only the presser sees it");
+    let uploads = h.fake.uploads("/interactions/9601/");
+    assert_eq!(uploads.len(), 1, "one PNG attached");
+    let png = &uploads[0].1;
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    let be = |at: usize| u32::from_be_bytes([png[at], png[at + 1], png[at + 2], png[at + 3]]);
+    assert_eq!((be(16), be(20)), (448, 448), "the crop the model saw, twice its size");
+
+    // A message whose evidence is not kept.
+    h.fake
+        .dispatch(
+            "INTERACTION_CREATE",
+            fake::button("9602", "tok-why2", "9", "ispotato:why", verdict_msg("4999")),
+        )
+        .await;
+    h.fake.wait_for("/interactions/9602/", 1, WAIT).await;
+    let answer = &callbacks(&h, "9602")[0];
+    assert!(
+        answer["data"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("send it again"),
+        "{answer}"
+    );
+    assert!(h.fake.uploads("/interactions/9602/").is_empty());
+    h.stop().await;
+}

@@ -14,7 +14,7 @@ use teloxide::types::{ChatAction, Me};
 use crate::commands::{self, Command};
 use crate::media::{self, Extracted, ImageRef};
 use crate::state::{Context, TgBot, PLATFORM};
-use crate::{feedback, reply};
+use crate::{feedback, reply, why};
 
 type HandlerResult = Result<(), teloxide::RequestError>;
 
@@ -25,7 +25,11 @@ pub fn schema() -> Handler<'static, HandlerResult, DpHandlerDescription> {
                 .branch(dptree::entry().filter_command::<Command>().endpoint(on_command))
                 .branch(dptree::endpoint(on_message)),
         )
-        .branch(Update::filter_callback_query().endpoint(feedback::on_button))
+        .branch(
+            Update::filter_callback_query()
+                .branch(dptree::filter(|q: CallbackQuery| q.data.as_deref() == Some(reply::WHY)).endpoint(why::on_why))
+                .branch(dptree::endpoint(feedback::on_button)),
+        )
         .branch(Update::filter_message_reaction_updated().endpoint(feedback::on_reaction))
 }
 
@@ -156,7 +160,9 @@ async fn judge_images(bot: &TgBot, ctx: &Context, reply_to: &Message, mut refs: 
         .map(|r| r.into_image(bot, &ctx.config.token, ctx.max_bytes()))
         .collect();
     let judgement = ctx.services.judge(quota, images).await;
-    let keyboard = judgement.any_verdict().then(reply::feedback_keyboard);
+    let keyboard = judgement
+        .any_verdict()
+        .then(|| reply::feedback_keyboard(judgement.any_evidence()));
     let text = reply::verdict_text(&judgement.images);
     let Some(sent) = reply::send(bot, ctx, reply_to, text, keyboard).await else {
         return Ok(());

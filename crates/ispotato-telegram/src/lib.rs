@@ -14,6 +14,7 @@ mod retry;
 mod state;
 mod throttle;
 mod webhook;
+mod why;
 
 use std::sync::Arc;
 
@@ -52,7 +53,7 @@ pub async fn run(
         .await
         .map_err(|e| TelegramError::Startup(scrub(&e)))?;
     tracing::info!(bot = %me.username(), "telegram bot connected");
-    services.telemetry.set_connected(state::PLATFORM.as_str(), true);
+    let telemetry = services.telemetry.clone();
     if let Err(e) = retry::with_retries("setMyCommands", || {
         bot.set_my_commands(commands::Command::bot_commands()).send()
     })
@@ -87,10 +88,14 @@ pub async fn run(
                 .delete_webhook()
                 .await
                 .build();
+            telemetry.set_connected(state::PLATFORM.as_str(), true);
             dispatcher.dispatch_with_listener(listener, listener_errors).await;
         }
         Some(webhook) => {
             let listener = webhook::start(bot.clone(), webhook, store).await?;
+            // Ready only once the webhook accepts connections (a replica behind a load balancer
+            // is sent updates as soon as /readyz says so).
+            telemetry.set_connected(state::PLATFORM.as_str(), true);
             dispatcher.dispatch_with_listener(listener, listener_errors).await;
         }
     }

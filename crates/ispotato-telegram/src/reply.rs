@@ -13,12 +13,15 @@ use crate::state::{Context, TgBot, PLATFORM};
 /// Callback data of the feedback buttons.
 pub const AGREE: &str = "fb:1";
 pub const DISAGREE: &str = "fb:0";
+/// Callback data of the "Why?" button.
+pub const WHY: &str = "why";
 
 const STYLE: Style = Style {
     strong: |s| s.to_string(),
     bar: ("▰", "▱"),
     bar_wrap: |b| b,
     names: false,
+    link: |title, url| format!("\nSource: {title} — {url}"),
 };
 
 pub fn verdict_text(images: &[ImageOutcome]) -> String {
@@ -26,14 +29,19 @@ pub fn verdict_text(images: &[ImageOutcome]) -> String {
 }
 
 pub fn fact_text(fact: &Fact) -> String {
-    words::fact_text(fact, |title, url| format!("\nSource: {title} — {url}"))
+    words::fact_text(fact, STYLE.link)
 }
 
-pub fn feedback_keyboard() -> InlineKeyboardMarkup {
-    InlineKeyboardMarkup::new(vec![vec![
+/// 👍 Right / 👎 Wrong, and 🔍 Why? when the verdicts have an evidence map to show.
+pub fn feedback_keyboard(why: bool) -> InlineKeyboardMarkup {
+    let mut row = vec![
         InlineKeyboardButton::callback("👍 Right", AGREE),
         InlineKeyboardButton::callback("👎 Wrong", DISAGREE),
-    ]])
+    ];
+    if why {
+        row.push(InlineKeyboardButton::callback("🔍 Why?", WHY));
+    }
+    InlineKeyboardMarkup::new(vec![row])
 }
 
 /// Replies to `msg` (paced in groups, retried on transient failures); logs a failure.

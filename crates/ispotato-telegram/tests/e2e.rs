@@ -584,3 +584,70 @@ async fn thirty_facts_in_a_private_chat_within_a_minute_are_all_answered_promptl
     assert_eq!(unique.len(), 30, "no fact repeats");
     h.stop().await;
 }
+
+/// Width and height of a PNG (from its IHDR chunk).
+fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") || bytes.len() < 24 {
+        return None;
+    }
+    let be = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    Some((be(16), be(20)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweet_potato_is_named_and_why_shows_the_evidence() {
+    let h = Harness::start("why", None).await;
+    h.fake.add_file("sweet", Some(sample("sweet_potatoes.jpg")), 30_000);
+    h.fake
+        .push_update("message", fake::photo_message(1, 42, "sweet", 30_000));
+    let sent = h.fake.wait_for("sendMessage", 1, WAIT).await;
+    let text = text_of(&sent[0]);
+    assert!(
+        text.starts_with("🍠 That's a sweet potato, not a potato: sweet potatoes are morning glories."),
+        "{text}"
+    );
+    let (_, fact) = text.split_once("\n\n").unwrap_or_else(|| panic!("no fact in {text}"));
+    assert!(
+        fact.starts_with("🥔 ") && fact.to_lowercase().contains("sweet potato") && fact.contains("Source: "),
+        "{fact}"
+    );
+    let buttons = &sent[0]["reply_markup"]["inline_keyboard"][0];
+    assert_eq!(buttons[2]["callback_data"], "why", "{buttons}");
+
+    let mut verdict_msg = fake::message(1000, 42, fake::BOT_ID);
+    verdict_msg["from"] = fake::bot_user();
+    verdict_msg["text"] = json!(text);
+    let press = |id: &str, message: Value| json!({ "id": id, "from": fake::user(7), "chat_instance": "ci", "data": "why", "message": message });
+    h.fake.push_update("callback_query", press("cb1", verdict_msg.clone()));
+    let photos = h.fake.wait_for("sendPhoto", 1, WAIT).await;
+    assert_eq!(photos.len(), 1);
+    assert!(photos[0]["caption"]
+        .as_str()
+        .unwrap_or_default()
+        .starts_with("Why: red is where I saw potato"));
+    assert_eq!(
+        photos[0]["reply_parameters"].as_str().map(|r| r.contains("1000")),
+        Some(true),
+        "{}",
+        photos[0]
+    );
+    let uploads = h.fake.uploads("sendPhoto");
+    assert_eq!(uploads.len(), 1);
+    assert_eq!(
+        png_size(&uploads[0].1),
+        Some((448, 448)),
+        "the crop the model saw, twice its size"
+    );
+    let answers = h.fake.wait_for("answerCallbackQuery", 1, WAIT).await;
+    assert!(answers[0].get("text").is_none(), "a quiet answer: {}", answers[0]);
+
+    // A message whose evidence is not kept (another replica's, or long gone).
+    let mut old = verdict_msg.clone();
+    old["message_id"] = json!(999);
+    h.fake.push_update("callback_query", press("cb2", old));
+    let answers = h.fake.wait_for("answerCallbackQuery", 2, WAIT).await;
+    let said = answers[1]["text"].as_str().unwrap_or_default();
+    assert!(said.contains("send it again"), "{said}");
+    assert_eq!(h.fake.calls("sendPhoto").len(), 1);
+    h.stop().await;
+}

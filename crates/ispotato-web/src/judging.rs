@@ -19,6 +19,8 @@ pub struct WebVerdict {
     pub name: String,
     pub judged: Judged,
     pub elapsed: Duration,
+    /// A fact about what the verdict names (a sweet potato, a potato dish).
+    pub fact: Option<Fact>,
 }
 
 /// A verdict id: 32 hex characters, random.
@@ -60,14 +62,26 @@ pub async fn judge_one(state: &WebState, client: &Client, image: NamedImage) -> 
         name: outcome.name,
         judged,
         elapsed,
+        fact: outcome.fact,
     })
 }
 
 /// The centre crop the model judged, as a `data:` URL of a JPEG (a few kilobytes).
 pub fn thumbnail_data_url(judged: &Judged) -> Option<String> {
+    jpeg_data_url(&judged.view)
+}
+
+/// The centre crop with the evidence laid over it (red: potato, blue: not), as a `data:` URL
+/// of a JPEG; `None` on backends without an evidence map.
+pub fn evidence_data_url(judged: &Judged) -> Option<String> {
+    let evidence = judged.evidence.as_ref()?;
+    jpeg_data_url(&evidence.overlay(&judged.view))
+}
+
+fn jpeg_data_url(view: &image::RgbImage) -> Option<String> {
     let mut jpeg = Vec::new();
     let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(Cursor::new(&mut jpeg), 85);
-    match judged.view.write_with_encoder(encoder) {
+    match view.write_with_encoder(encoder) {
         Ok(()) => Some(format!(
             "data:image/jpeg;base64,{}",
             base64::engine::general_purpose::STANDARD.encode(&jpeg)

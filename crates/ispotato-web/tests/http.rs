@@ -591,3 +591,86 @@ async fn the_model_page_renders_the_card_and_serves_only_its_images() {
         assert_eq!(client.get(web.url(path)).send().await.unwrap().status(), 404, "{path}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweet_potato_is_named_and_the_evidence_map_is_shown_and_served() {
+    let web = spawn_web("kinds", |_| {}, |_| {}).await;
+    let browser = web.browser();
+    let csrf = open_page(&web, &browser).await;
+    let form = reqwest::multipart::Form::new()
+        .text("csrf", csrf.clone())
+        .part("image", image_part("sweet.jpg", sample("sweet_potatoes.jpg")))
+        .text("url", "");
+    let page = browser
+        .post(web.url("/judge"))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("That's a sweet potato, not a potato"), "{page}");
+    assert!(page.contains("Sweet potatoes are morning glories."), "{page}");
+    let fact = page.split("Potato fact</h3><p>").nth(1).unwrap_or_default();
+    assert!(
+        fact.to_lowercase().contains("sweet potato"),
+        "a fact about sweet potatoes: {fact}"
+    );
+    let why = page
+        .split("<details class=\"why\">")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no Why? block: {page}"));
+    assert!(
+        why.contains("src=\"data:image/jpeg;base64,") && why.contains("Red: where I saw potato"),
+        "{why}"
+    );
+
+    let doc = openapi(&web).await;
+    let client = web.program();
+    let classify = web.url("/api/v1/classify");
+    let (status, sweet, _) = api(
+        &doc,
+        "post",
+        "/api/v1/classify",
+        post_jpeg(&client, classify.clone(), sample("sweet_potatoes.jpg")),
+    )
+    .await;
+    assert_eq!(status, 200, "{sweet}");
+    assert_eq!(
+        (sweet["label"].as_str(), sweet["answer"].as_str()),
+        (Some("not_potato"), Some("sweet_potato"))
+    );
+    assert!(sweet["kinds"]["sweet_potato"].as_f64().unwrap() > 0.5, "{sweet}");
+    assert!(sweet.get("evidence").is_none(), "only when asked");
+
+    let (status, potato, _) = api(
+        &doc,
+        "post",
+        "/api/v1/classify",
+        post_jpeg(&client, format!("{classify}?explain=true"), sample(POTATO)),
+    )
+    .await;
+    assert_eq!(status, 200, "{potato}");
+    assert_eq!(potato["answer"], "potato");
+    let evidence = &potato["evidence"];
+    assert_eq!(
+        (evidence["rows"].as_u64(), evidence["cols"].as_u64()),
+        (Some(7), Some(7)),
+        "{evidence}"
+    );
+    let cells: Vec<f64> = evidence["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_f64)
+        .collect();
+    assert_eq!(cells.len(), 49);
+    // The map's mean plus the bias is the head's logit: positive for this potato.
+    let logit = cells.iter().sum::<f64>() / 49.0 + evidence["bias"].as_f64().unwrap();
+    assert!(logit > 0.0, "{logit}");
+    assert!(evidence["overlay"]
+        .as_str()
+        .unwrap()
+        .starts_with("data:image/jpeg;base64,"));
+}

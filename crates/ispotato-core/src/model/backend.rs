@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
-use crate::model::classifier::{optimised_backbone, Layout};
+use crate::model::classifier::{serving_backbone, Layout};
 
 /// The runtime that runs the backbone.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -97,7 +97,7 @@ impl Backbone {
                 } else {
                     Layout::ChannelsLast
                 };
-                optimised_backbone(onnx, shape, layout)
+                serving_backbone(onnx, shape, layout)
                     .and_then(|m| m.into_runnable())
                     .map(Self::Tract)
                     .map_err(|e| format!("{e:#}"))
@@ -117,8 +117,9 @@ impl Backbone {
         }
     }
 
-    /// Runs the backbone on one preprocessed input and returns the pooled features.
-    pub(crate) fn run(&self, input: tract_ndarray::Array4<f32>) -> Result<Vec<f32>, String> {
+    /// Runs the backbone on one preprocessed input: the pooled features, and the last feature
+    /// map where this backend yields it.
+    pub(crate) fn run(&self, input: tract_ndarray::Array4<f32>) -> Result<BackboneRun, String> {
         match self {
             Self::Tract(plan) => {
                 let outputs = plan
@@ -126,12 +127,30 @@ impl Backbone {
                     .map_err(|e| format!("{e:#}"))?;
                 let first = outputs.first().ok_or("the model has no output")?;
                 let view = first.to_plain_array_view::<f32>().map_err(|e| format!("{e:#}"))?;
-                Ok(view.iter().copied().collect())
+                let map = match outputs.get(1) {
+                    Some(map) => Some(
+                        map.to_plain_array_view::<f32>()
+                            .map_err(|e| format!("{e:#}"))?
+                            .to_owned(),
+                    ),
+                    None => None,
+                };
+                Ok(BackboneRun {
+                    features: view.iter().copied().collect(),
+                    map,
+                })
             }
             #[cfg(feature = "onnxruntime")]
             Self::OnnxRuntime(backbone) => backbone.run(input),
         }
     }
+}
+
+/// One backbone run: the pooled features and, where the backend yields it, the last feature
+/// map before the pool (`[1, C, H, W]`).
+pub(crate) struct BackboneRun {
+    pub(crate) features: Vec<f32>,
+    pub(crate) map: Option<tract_ndarray::ArrayD<f32>>,
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::model::error::ModelError;
+use crate::model::verdict::{Kind, KindScores};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ModelCard {
@@ -19,6 +20,9 @@ pub struct ModelCard {
     pub backbone: Backbone,
     pub input: InputRecipe,
     pub head: LinearHead,
+    /// The four-way answer head (potato, sweet potato, potato dish, other), since 0.4.1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<KindHead>,
     pub calibration: Calibration,
     pub thresholds: Thresholds,
     #[serde(default)]
@@ -106,6 +110,47 @@ impl LinearHead {
     }
 }
 
+/// One linear row per kind over the same features, the temperature folded in:
+/// `P(kind) = softmax(weights . features + bias)`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KindHead {
+    pub labels: Vec<Kind>,
+    pub weights: Vec<Vec<f32>>,
+    pub bias: Vec<f32>,
+}
+
+impl KindHead {
+    pub fn scores(&self, features: &[f32]) -> KindScores {
+        let mut logits = [f32::NEG_INFINITY; 4];
+        for ((kind, row), bias) in self.labels.iter().zip(&self.weights).zip(&self.bias) {
+            logits[Kind::ALL.iter().position(|k| k == kind).unwrap_or(3)] =
+                row.iter().zip(features).map(|(w, f)| w * f).sum::<f32>() + bias;
+        }
+        KindScores::from_logits(logits)
+    }
+
+    fn validate(&self, feature_dim: usize) -> Result<(), String> {
+        let mut labels = self.labels.clone();
+        labels.sort();
+        if labels != Kind::ALL {
+            return Err("kinds: labels must be potato, sweet_potato, potato_dish and other, once each".into());
+        }
+        if self.weights.len() != self.labels.len() || self.bias.len() != self.labels.len() {
+            return Err("kinds: one row of weights and one bias per label".into());
+        }
+        if let Some(row) = self.weights.iter().find(|row| row.len() != feature_dim) {
+            return Err(format!(
+                "kinds: a row has {} weights but the backbone gives {feature_dim} features",
+                row.len()
+            ));
+        }
+        if !self.weights.iter().flatten().chain(&self.bias).all(|w| w.is_finite()) {
+            return Err("kinds: weights must be finite".into());
+        }
+        Ok(())
+    }
+}
+
 /// `calibration.method` of a Platt-scaled card: the fitted shift lives in the head's bias, the
 /// temperature in `temperature` (as written by `training/train_head.py --calibration platt`).
 pub const PLATT_METHOD: &str = "platt (bias folded into the head)";
@@ -180,6 +225,9 @@ impl ModelCard {
         if !self.head.weights.iter().chain([&self.head.bias]).all(|w| w.is_finite()) {
             return Err("head weights must be finite".into());
         }
+        if let Some(kinds) = &self.kinds {
+            kinds.validate(self.backbone.feature_dim)?;
+        }
         let r = &self.input;
         if r.width == 0 || r.height == 0 || r.resize_shorter < r.width.max(r.height) {
             return Err("input: crop must be non-empty and no larger than resize_shorter".into());
@@ -196,5 +244,85 @@ impl ModelCard {
     /// The ONNX file next to the card.
     pub fn backbone_path(&self, card_path: &Path) -> PathBuf {
         card_path.parent().unwrap_or(Path::new(".")).join(&self.backbone.file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn card_with_kinds(dim: usize) -> ModelCard {
+        let row = |k: usize| (0..dim).map(|i| if i == k { 1.0 } else { 0.0 }).collect::<Vec<f32>>();
+        ModelCard {
+            name: "t".into(),
+            version: "t".into(),
+            placeholder: false,
+            description: String::new(),
+            backbone: Backbone {
+                file: "m.onnx".into(),
+                sha256: None,
+                architecture: String::new(),
+                input_name: "input".into(),
+                output_name: "features".into(),
+                feature_dim: dim,
+            },
+            input: InputRecipe::default(),
+            head: LinearHead {
+                weights: vec![0.0; dim],
+                bias: 0.0,
+            },
+            kinds: Some(KindHead {
+                // Not in Kind::ALL order: the card's own order is honoured.
+                labels: vec![Kind::Other, Kind::PotatoDish, Kind::SweetPotato, Kind::Potato],
+                weights: (0..4).map(row).collect(),
+                bias: vec![0.0; 4],
+            }),
+            calibration: Calibration {
+                method: PLATT_METHOD.into(),
+                temperature: 1.0,
+            },
+            thresholds: Thresholds {
+                lower: 0.25,
+                upper: 0.5,
+            },
+            labels: Default::default(),
+            training: Default::default(),
+            metrics: Default::default(),
+            created: None,
+        }
+    }
+
+    #[test]
+    fn the_four_way_head_reads_its_rows_in_the_cards_label_order() {
+        let card = card_with_kinds(6);
+        card.validate().unwrap();
+        let head = card.kinds.as_ref().unwrap();
+        // Feature 1 feeds the card's second row, which is potato_dish.
+        assert_eq!(head.scores(&[0.0, 4.0, 0.0, 0.0, 0.0, 0.0]).best(), Kind::PotatoDish);
+        assert_eq!(head.scores(&[0.0, 0.0, 4.0, 0.0, 0.0, 0.0]).best(), Kind::SweetPotato);
+        assert_eq!(head.scores(&[0.0, 0.0, 0.0, 4.0, 0.0, 0.0]).best(), Kind::Potato);
+    }
+
+    #[test]
+    fn a_malformed_four_way_head_is_refused() {
+        let broken = |f: fn(&mut KindHead)| {
+            let mut card = card_with_kinds(6);
+            f(card.kinds.as_mut().unwrap());
+            card.validate().unwrap_err()
+        };
+        assert!(broken(|k| k.labels[0] = Kind::Potato).contains("once each"));
+        assert!(broken(|k| {
+            k.labels.pop();
+        })
+        .contains("once each"));
+        assert!(broken(|k| {
+            k.bias.pop();
+        })
+        .contains("one bias per label"));
+        assert!(broken(|k| k.weights[2].push(0.0)).contains("7 weights but the backbone gives 6"));
+        assert!(broken(|k| k.weights[1][0] = f32::NAN).contains("finite"));
+        let mut card = card_with_kinds(6);
+        card.kinds = None;
+        card.validate().unwrap();
     }
 }

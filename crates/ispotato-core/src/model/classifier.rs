@@ -12,6 +12,7 @@ use crate::model::backend::{Backbone, BackendChoice};
 use crate::model::card::ModelCard;
 use crate::model::depthwise::{use_own_depthwise, Isa};
 use crate::model::error::{ClassifyError, ModelError};
+use crate::model::explain::{global_pool_input, Evidence};
 use crate::model::preprocess::{resize_and_crop, tensor_from_crop};
 use crate::model::verdict::{Label, Timings, Verdict};
 use image::RgbImage;
@@ -52,6 +53,18 @@ pub enum Layout {
 /// The backbone ONNX model optimised by tract for one fixed input `shape` (NCHW).
 pub fn optimised_backbone(onnx: &[u8], shape: [usize; 4], layout: Layout) -> TractResult<TypedModel> {
     optimised(decluttered_backbone(onnx, shape)?, layout)
+}
+
+/// What serving runs: [`optimised_backbone`] with a second output, the last feature map before
+/// the global pool (`[1, C, H, W]`), so a verdict's evidence map costs one dot product per cell
+/// instead of a second run. A backbone without a global pool keeps its one output.
+pub fn serving_backbone(onnx: &[u8], shape: [usize; 4], layout: Layout) -> TractResult<TypedModel> {
+    let mut model = decluttered_backbone(onnx, shape)?;
+    if let Ok(map) = global_pool_input(&model) {
+        let pooled = model.output_outlets()?[0];
+        model.select_output_outlets(&[pooled, map])?;
+    }
+    optimised(model, layout)
 }
 
 /// The backbone ONNX model typed and decluttered for one fixed input `shape` (NCHW).
@@ -145,7 +158,26 @@ impl Classifier {
 
     /// Runs the backbone on a preprocessed tensor and returns the pooled features.
     pub fn features(&self, input: tract_ndarray::Array4<f32>) -> Result<Vec<f32>, ClassifyError> {
-        self.backbone.run(input).map_err(ClassifyError::Inference)
+        self.backbone
+            .run(input)
+            .map(|run| run.features)
+            .map_err(ClassifyError::Inference)
+    }
+
+    /// Runs the backbone on `view` (the model's input, as [`Seen::view`] holds it): the pooled
+    /// features and, where the backend yields the last feature map, the evidence map.
+    pub fn look_at(&self, view: &RgbImage) -> Result<(Vec<f32>, Option<Evidence>), ClassifyError> {
+        let tensor = tensor_from_crop(view, &self.card.input);
+        let run = self.backbone.run(tensor).map_err(ClassifyError::Inference)?;
+        let evidence = match run.map.map(|map| Evidence::from_map(map.view(), &self.card.head)) {
+            Some(Ok(evidence)) => Some(evidence),
+            Some(Err(detail)) => {
+                tracing::warn!(%detail, "no evidence map for this image");
+                None
+            }
+            None => None,
+        };
+        Ok((run.features, evidence))
     }
 
     /// Calibrated P(potato) from backbone features.
@@ -162,19 +194,20 @@ impl Classifier {
     /// Classifies a validated image. CPU-bound: call it from a blocking thread (see
     /// [`InferenceQueue`](crate::serve::InferenceQueue)), not from async code.
     pub fn classify(&self, image: &ValidatedImage) -> Result<Verdict, ClassifyError> {
-        self.classify_seen(image).map(|(verdict, _)| verdict)
+        self.classify_seen(image).map(|seen| seen.verdict)
     }
 
     /// [`classify`](Self::classify), also returning the image as the model saw it (the
-    /// resized centre crop, before normalisation), for front ends that show it.
-    pub fn classify_seen(&self, image: &ValidatedImage) -> Result<(Verdict, RgbImage), ClassifyError> {
+    /// resized centre crop, before normalisation) and, where the backend yields the last
+    /// feature map, the evidence map, for front ends that show them.
+    pub fn classify_seen(&self, image: &ValidatedImage) -> Result<Seen, ClassifyError> {
         let started = Instant::now();
         let view = resize_and_crop(image.rgb(), &self.card.input);
-        let tensor = tensor_from_crop(&view, &self.card.input);
         let preprocessed = Instant::now();
-        let features = self.features(tensor)?;
+        let (features, evidence) = self.look_at(&view)?;
         let probability = self.probability(&features);
-        if !probability.is_finite() {
+        let kinds = self.card.kinds.as_ref().map(|head| head.scores(&features));
+        if !probability.is_finite() || kinds.is_some_and(|k| !k.is_finite()) {
             // A NaN would read as "unsure" and be stored; no verdict is better than a wrong one.
             return Err(ClassifyError::Inference(format!(
                 "model {} produced a non-finite score",
@@ -189,14 +222,29 @@ impl Classifier {
             probability,
             model_version: self.card.version.clone(),
             placeholder_model: self.card.placeholder,
+            kinds,
             timings: Timings {
                 decode: image.decode_time(),
                 preprocess: preprocessed - started,
                 inference,
             },
         };
-        Ok((verdict, view))
+        Ok(Seen {
+            verdict,
+            view,
+            evidence,
+        })
     }
+}
+
+/// A verdict with what the model saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub verdict: Verdict,
+    /// The resized centre crop the model judged.
+    pub view: RgbImage,
+    /// Where the potato evidence lies, on backends that yield the last feature map.
+    pub evidence: Option<Evidence>,
 }
 
 /// The ONNX backbone `card` names (beside `card_path`), checked against the card's sha256.

@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::model::scores::{BinaryMetrics, Scored};
-use crate::model::verdict::{Label, Verdict};
+use crate::model::verdict::{Kind, Label, Verdict};
 
 /// The positive folder's name.
 pub const POSITIVE_LABEL: &str = "potato";
@@ -73,9 +73,60 @@ pub struct EvalReport {
     #[serde(flatten)]
     pub metrics: BinaryMetrics,
     pub slices: BTreeMap<String, SliceReport>,
+    /// The four-way head on the same images, for models that have one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<KindReport>,
     pub images_per_second: f64,
     /// Files that could not be judged, with the reason.
     pub failures: Vec<(String, String)>,
+}
+
+/// The four-way head against the folders' labels (`potato`, `sweet_potato`, `potato_dish`,
+/// anything else `other`), and what the replies named per folder.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KindReport {
+    pub labels: Vec<&'static str>,
+    /// Rows: the folder's kind; columns: the head's most likely kind (in `labels` order).
+    pub confusion: [[usize; 4]; 4],
+    pub accuracy: f64,
+    /// Per folder: images, and how many replies named a sweet potato, a potato dish.
+    pub replies: BTreeMap<String, NamedCounts>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct NamedCounts {
+    pub n: usize,
+    pub named_sweet_potato: usize,
+    pub named_potato_dish: usize,
+}
+
+/// The kind a folder's images are: `other` for any folder not named after a kind.
+pub fn kind_of_slice(slice: &str) -> Kind {
+    Kind::ALL.into_iter().find(|k| k.key() == slice).unwrap_or(Kind::Other)
+}
+
+impl KindReport {
+    fn add(&mut self, slice: &str, verdict: &Verdict) {
+        let Some(scores) = verdict.kinds else { return };
+        self.confusion[kind_of_slice(slice) as usize][scores.best() as usize] += 1;
+        let named = self.replies.entry(slice.to_string()).or_default();
+        named.n += 1;
+        match verdict.named_kind() {
+            Some(Kind::SweetPotato) => named.named_sweet_potato += 1,
+            Some(Kind::PotatoDish) => named.named_potato_dish += 1,
+            _ => {}
+        }
+    }
+
+    fn finish(mut self) -> Option<Self> {
+        let total: usize = self.confusion.iter().flatten().sum();
+        if total == 0 {
+            return None;
+        }
+        self.labels = Kind::ALL.iter().map(|k| k.key()).collect();
+        self.accuracy = (0..4).map(|i| self.confusion[i][i]).sum::<usize>() as f64 / total as f64;
+        Some(self)
+    }
 }
 
 /// Scores every item with `score` and aggregates. Items whose scoring fails are counted as
@@ -89,6 +140,7 @@ where
     let mut scored = Vec::with_capacity(items.len());
     let mut per_slice: BTreeMap<String, (Vec<Scored>, usize, bool)> = BTreeMap::new();
     let mut failures = Vec::new();
+    let mut kinds = KindReport::default();
     for item in items {
         let entry = per_slice
             .entry(item.slice.clone())
@@ -102,6 +154,7 @@ where
                 };
                 scored.push(s);
                 entry.0.push(s);
+                kinds.add(&item.slice, &v);
             }
             Err(e) => {
                 entry.1 += 1;
@@ -135,6 +188,7 @@ where
         errors: failures.len(),
         metrics: m,
         slices,
+        kinds: kinds.finish(),
         images_per_second: if elapsed > 0.0 {
             scored.len() as f64 / elapsed
         } else {

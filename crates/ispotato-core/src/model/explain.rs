@@ -1,106 +1,20 @@
 //! Why the model decided: a class activation map. The head is linear over the globally pooled
 //! last feature map, so the logit is the mean over the map's cells of `w · cell` plus the bias:
-//! each cell's share of the evidence is one dot product. [`Explainer`] runs the backbone cut
-//! before its global pool (tract, the serving layout) and turns the map into [`Evidence`], which
-//! renders itself blended over the image as the model saw it.
-
-use std::path::Path;
-use std::sync::Arc;
+//! each cell's share of the evidence is one dot product. The serving graph yields that map
+//! beside the pooled features ([`global_pool_input`] finds it; on onnxruntime it becomes a
+//! second output), the classifier weighs it into [`Evidence`], which renders itself blended
+//! over the image as the model saw it.
 
 use image::{Rgb, RgbImage};
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::{ensure, format_err};
 use tract_onnx::tract_core::ops::nn::Reduce;
 
-use crate::model::card::{InputRecipe, LinearHead, ModelCard};
-use crate::model::classifier::{decluttered_backbone, optimised, read_backbone, Layout};
-use crate::model::error::{ClassifyError, ModelError};
-use crate::model::preprocess::tensor_from_crop;
+use crate::model::card::LinearHead;
 
-/// The backbone up to its last feature map, and the card's head to weigh it.
-pub struct Explainer {
-    plan: Arc<TypedSimplePlan>,
-    head: LinearHead,
-    recipe: InputRecipe,
-}
-
-impl std::fmt::Debug for Explainer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Explainer")
-            .field("features", &self.head.weights.len())
-            .finish()
-    }
-}
-
-impl Explainer {
-    /// Loads the card at `card_path` and its backbone (sha256-checked), cut before the pool.
-    pub fn load(card_path: &Path) -> Result<Self, ModelError> {
-        let card = ModelCard::load(card_path)?;
-        let onnx = read_backbone(&card, card_path)?;
-        let shown = card.backbone_path(card_path).display().to_string();
-        let r = &card.input;
-        let shape = [1usize, 3, r.height as usize, r.width as usize];
-        let plan = feature_map_backbone(&onnx, shape)
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| ModelError::Onnx {
-                path: shown.clone(),
-                detail: format!("{e:#}"),
-            })?;
-        let explainer = Self {
-            plan,
-            head: card.head.clone(),
-            recipe: card.input.clone(),
-        };
-        // One run proves the map has the head's channels before anyone relies on it.
-        let probe = RgbImage::new(r.width, r.height);
-        explainer.evidence(&probe).map_err(|e| ModelError::Mismatch {
-            path: shown,
-            detail: e.to_string(),
-        })?;
-        Ok(explainer)
-    }
-
-    /// The evidence map for `view`, the image as the model sees it (the resized centre crop
-    /// [`Judged::view`](crate::serve::Judged::view) holds). CPU-bound: one backbone run.
-    pub fn evidence(&self, view: &RgbImage) -> Result<Evidence, ClassifyError> {
-        let input: Tensor = tensor_from_crop(view, &self.recipe).into();
-        let outputs = self
-            .plan
-            .run(tvec!(input.into_tvalue()))
-            .map_err(|e| ClassifyError::Inference(format!("{e:#}")))?;
-        let map = outputs[0]
-            .to_plain_array_view::<f32>()
-            .map_err(|e| ClassifyError::Inference(format!("{e:#}")))?;
-        // [1, C, H, W] as exported (the serving layout moves channels back at the output).
-        let shape = map.shape();
-        let channels = self.head.weights.len();
-        if shape.len() != 4 || shape[0] != 1 || shape[1] != channels {
-            return Err(ClassifyError::Inference(format!(
-                "the feature map is {shape:?}, the head weighs {channels} channels"
-            )));
-        }
-        let (rows, cols) = (shape[2], shape[3]);
-        let mut cells = vec![0f32; rows * cols];
-        for (c, w) in self.head.weights.iter().enumerate() {
-            for y in 0..rows {
-                for x in 0..cols {
-                    cells[y * cols + x] += w * map[[0, c, y, x]];
-                }
-            }
-        }
-        Ok(Evidence {
-            rows,
-            cols,
-            cells,
-            bias: self.head.bias,
-        })
-    }
-}
-
-/// The backbone's last feature map: the decluttered graph cut at the input of its global
-/// pool (the last reduction over a 4-D value), laid out and optimised as serving does.
-fn feature_map_backbone(onnx: &[u8], shape: [usize; 4]) -> TractResult<TypedModel> {
-    let mut model = decluttered_backbone(onnx, shape)?;
+/// The value the backbone's global pool reduces (the last reduction over a 4-D value): the
+/// last feature map, `[1, C, H, W]`.
+pub(crate) fn global_pool_input(model: &TypedModel) -> TractResult<OutletId> {
     let map = model
         .eval_order()?
         .into_iter()
@@ -111,8 +25,7 @@ fn feature_map_backbone(onnx: &[u8], shape: [usize; 4]) -> TractResult<TypedMode
         .ok_or_else(|| format_err!("the backbone has no global pool to explain"))?;
     let rank = model.outlet_fact(map)?.rank();
     ensure!(rank == 4, "the pooled value has rank {rank}, not 4");
-    model.select_output_outlets(&[map])?;
-    optimised(model.into_decluttered()?, Layout::ChannelsLastOwnDepthwise)
+    Ok(map)
 }
 
 /// Each cell's evidence for "potato": the head's weights applied to the feature map at that
@@ -126,6 +39,32 @@ pub struct Evidence {
 }
 
 impl Evidence {
+    /// Weighs a `[1, C, H, W]` feature map with `head`: one dot product per cell.
+    pub fn from_map(map: tract_ndarray::ArrayViewD<f32>, head: &LinearHead) -> Result<Self, String> {
+        let shape = map.shape();
+        let channels = head.weights.len();
+        if shape.len() != 4 || shape[0] != 1 || shape[1] != channels {
+            return Err(format!(
+                "the feature map is {shape:?}, the head weighs {channels} channels"
+            ));
+        }
+        let (rows, cols) = (shape[2], shape[3]);
+        let mut cells = vec![0f32; rows * cols];
+        for (c, w) in head.weights.iter().enumerate() {
+            for y in 0..rows {
+                for x in 0..cols {
+                    cells[y * cols + x] += w * map[[0, c, y, x]];
+                }
+            }
+        }
+        Ok(Self {
+            rows,
+            cols,
+            cells,
+            bias: head.bias,
+        })
+    }
+
     /// The head's logit for the whole image: the mean of the cells plus the bias (what
     /// [`Classifier`](crate::model::Classifier) scales by the card's temperature).
     pub fn logit(&self) -> f32 {

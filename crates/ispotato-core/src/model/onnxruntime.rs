@@ -11,6 +11,10 @@ use ort::environment::Environment;
 use ort::session::builder::{GraphOptimizationLevel, PrepackedWeights};
 use ort::session::Session;
 use ort::value::Tensor;
+use prost::Message;
+use tract_onnx::pb::{type_proto, ModelProto, TypeProto, ValueInfoProto};
+
+use crate::model::backend::BackboneRun;
 
 /// The process's one onnxruntime environment, and the library it was made from.
 static ENVIRONMENT: OnceLock<(PathBuf, Result<Environment, String>)> = OnceLock::new();
@@ -56,6 +60,8 @@ pub(crate) struct OrtBackbone {
 impl OrtBackbone {
     pub(crate) fn load(lib: &Path, onnx: &[u8], shape: [usize; 4]) -> Result<Self, String> {
         let environment = environment(lib)?;
+        let onnx = with_feature_map_output(onnx)?;
+        let onnx = onnx.as_slice();
         let prepacked = PrepackedWeights::new();
         let count = std::thread::available_parallelism().map_or(1, |n| n.get());
         let sessions = (0..count)
@@ -81,19 +87,68 @@ impl OrtBackbone {
             .unwrap_or_else(|| self.sessions[start % count].lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    pub(crate) fn run(&self, input: tract_onnx::prelude::tract_ndarray::Array4<f32>) -> Result<Vec<f32>, String> {
+    pub(crate) fn run(&self, input: tract_onnx::prelude::tract_ndarray::Array4<f32>) -> Result<BackboneRun, String> {
         let (data, _) = input.into_raw_vec_and_offset();
         let tensor = Tensor::from_array((self.shape, data)).map_err(|e| format!("onnxruntime: {e}"))?;
         let mut session = self.take();
         let outputs = session
             .run(ort::inputs![tensor])
             .map_err(|e| format!("onnxruntime: {e}"))?;
-        let first = outputs.values().next().ok_or("onnxruntime: the model has no output")?;
+        let mut values = outputs.values();
+        let first = values.next().ok_or("onnxruntime: the model has no output")?;
         let (_, features) = first
             .try_extract_tensor::<f32>()
             .map_err(|e| format!("onnxruntime: {e}"))?;
-        Ok(features.to_vec())
+        let map = match values.next() {
+            Some(map) => {
+                let (shape, data) = map
+                    .try_extract_tensor::<f32>()
+                    .map_err(|e| format!("onnxruntime: {e}"))?;
+                let shape: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
+                Some(
+                    tract_onnx::prelude::tract_ndarray::ArrayD::from_shape_vec(shape, data.to_vec())
+                        .map_err(|e| format!("onnxruntime: the feature map: {e}"))?,
+                )
+            }
+            None => None,
+        };
+        Ok(BackboneRun {
+            features: features.to_vec(),
+            map,
+        })
     }
+}
+
+/// The ONNX model with a second output, the input of its global pool (the last feature map),
+/// so one run also yields the evidence map. A model without a global pool is returned as is.
+fn with_feature_map_output(onnx: &[u8]) -> Result<Vec<u8>, String> {
+    let mut model = ModelProto::decode(onnx).map_err(|e| format!("cannot read the ONNX model: {e}"))?;
+    let Some(graph) = model.graph.as_mut() else {
+        return Ok(onnx.to_vec());
+    };
+    let Some(map) = graph
+        .node
+        .iter()
+        .rev()
+        .find(|n| n.op_type == "GlobalAveragePool" || n.op_type == "ReduceMean")
+        .and_then(|n| n.input.first().cloned())
+    else {
+        return Ok(onnx.to_vec());
+    };
+    if !graph.output.iter().any(|o| o.name == map) {
+        graph.output.push(ValueInfoProto {
+            name: map,
+            r#type: Some(TypeProto {
+                denotation: String::new(),
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: 1, // float
+                    shape: None,
+                })),
+            }),
+            doc_string: String::new(),
+        });
+    }
+    Ok(model.encode_to_vec())
 }
 
 /// One session on the model: every graph optimisation, one intra-op and one inter-op thread.

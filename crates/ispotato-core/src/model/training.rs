@@ -2,13 +2,16 @@
 //! `ispotato train` runs. Features come from the serving pipeline itself, so there is no
 //! train/serve skew.
 
-use crate::model::card::LinearHead;
+use crate::model::card::{KindHead, LinearHead};
+use crate::model::verdict::{Kind, KindScores};
 
-/// One example: pooled backbone features and whether it shows a potato.
+/// One example: pooled backbone features, whether it shows a potato, and which of the four
+/// answers it is (its folder: `potato`, `sweet_potato`, `potato_dish`, anything else `other`).
 #[derive(Debug, Clone)]
 pub struct Example {
     pub features: Vec<f32>,
     pub potato: bool,
+    pub kind: Kind,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +88,138 @@ pub fn train_head(examples: &[Example], init: Option<&LinearHead>, options: Trai
     })
 }
 
+/// The four-way head: class-balanced, L2-regularised softmax regression by full-batch Adam,
+/// starting from `init` (the current four-way head) when given. `None` unless every kind has
+/// examples (a head that never saw sweet potatoes must not claim to know them).
+pub fn train_kinds(examples: &[Example], init: Option<&KindHead>, options: TrainOptions) -> Option<KindHead> {
+    let dim = examples.first()?.features.len();
+    let counts = Kind::ALL.map(|k| examples.iter().filter(|e| e.kind == k).count());
+    if counts.contains(&0) || examples.iter().any(|e| e.features.len() != dim) {
+        return None;
+    }
+    // Each kind carries a quarter of the total weight.
+    let n = examples.len() as f64;
+    let class_weight = counts.map(|c| n / (4.0 * c as f64));
+    // Parameters: four rows of `dim` weights, then four biases, in Kind::ALL order.
+    let mut params = vec![0.0f64; 4 * dim + 4];
+    if let Some(head) = init.filter(|h| h.weights.iter().all(|row| row.len() == dim)) {
+        for ((kind, row), bias) in head.labels.iter().zip(&head.weights).zip(&head.bias) {
+            let k = *kind as usize;
+            for (p, &w) in params[k * dim..(k + 1) * dim].iter_mut().zip(row) {
+                *p = w as f64;
+            }
+            params[4 * dim + k] = *bias as f64;
+        }
+    }
+    let (beta1, beta2, eps) = (0.9, 0.999, 1e-8);
+    let (mut m, mut v) = (vec![0.0; params.len()], vec![0.0; params.len()]);
+    let mut grad = vec![0.0; params.len()];
+    for t in 1..=options.epochs {
+        grad.iter_mut().for_each(|g| *g = 0.0);
+        for e in examples {
+            let logits: [f64; 4] = std::array::from_fn(|k| {
+                params[k * dim..(k + 1) * dim]
+                    .iter()
+                    .zip(&e.features)
+                    .map(|(w, &f)| w * f as f64)
+                    .sum::<f64>()
+                    + params[4 * dim + k]
+            });
+            let max = logits.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let exp = logits.map(|z| (z - max).exp());
+            let sum: f64 = exp.iter().sum();
+            let weight = class_weight[e.kind as usize] / n;
+            for k in 0..4 {
+                let target = if k == e.kind as usize { 1.0 } else { 0.0 };
+                let d = weight * (exp[k] / sum - target);
+                for (g, &f) in grad[k * dim..(k + 1) * dim].iter_mut().zip(&e.features) {
+                    *g += d * f as f64;
+                }
+                grad[4 * dim + k] += d;
+            }
+        }
+        for (g, w) in grad[..4 * dim].iter_mut().zip(&params[..4 * dim]) {
+            *g += options.l2 * w;
+        }
+        let (c1, c2) = (1.0 - f64::powi(beta1, t as i32), 1.0 - f64::powi(beta2, t as i32));
+        for i in 0..params.len() {
+            m[i] = beta1 * m[i] + (1.0 - beta1) * grad[i];
+            v[i] = beta2 * v[i] + (1.0 - beta2) * grad[i] * grad[i];
+            params[i] -= options.learning_rate * (m[i] / c1) / ((v[i] / c2).sqrt() + eps);
+        }
+    }
+    Some(KindHead {
+        labels: Kind::ALL.to_vec(),
+        weights: (0..4)
+            .map(|k| params[k * dim..(k + 1) * dim].iter().map(|&w| w as f32).collect())
+            .collect(),
+        bias: params[4 * dim..].iter().map(|&b| b as f32).collect(),
+    })
+}
+
+/// The temperature that minimises the four-way head's negative log-likelihood on `examples`
+/// (golden-section search over log T in [0.05, 20]), folded into a copy of the head.
+pub fn calibrate_kinds(head: &KindHead, examples: &[&Example]) -> (KindHead, f32) {
+    let logits: Vec<([f32; 4], Kind)> = examples
+        .iter()
+        .map(|e| {
+            let mut z = [0f32; 4];
+            for ((kind, row), bias) in head.labels.iter().zip(&head.weights).zip(&head.bias) {
+                z[*kind as usize] = row.iter().zip(&e.features).map(|(w, f)| w * f).sum::<f32>() + bias;
+            }
+            (z, e.kind)
+        })
+        .collect();
+    let nll = |log_t: f64| -> f64 {
+        let t = log_t.exp() as f32;
+        logits
+            .iter()
+            .map(|(z, kind)| {
+                let p = KindScores::from_logits(z.map(|x| x / t)).probability(*kind);
+                -(p.max(1e-12) as f64).ln()
+            })
+            .sum()
+    };
+    let t = golden_section(nll, 0.05f64.ln(), 20f64.ln()).exp() as f32;
+    let scaled = KindHead {
+        labels: head.labels.clone(),
+        weights: head
+            .weights
+            .iter()
+            .map(|row| row.iter().map(|w| w / t).collect())
+            .collect(),
+        bias: head.bias.iter().map(|b| b / t).collect(),
+    };
+    (scaled, t)
+}
+
+/// The share of `examples` whose kind the head's most likely answer is.
+pub fn kinds_accuracy(head: &KindHead, examples: &[&Example]) -> Option<f64> {
+    if examples.is_empty() {
+        return None;
+    }
+    let right = examples
+        .iter()
+        .filter(|e| head.scores(&e.features).best() == e.kind)
+        .count();
+    Some(right as f64 / examples.len() as f64)
+}
+
+/// The minimum of a unimodal `f` on [lo, hi].
+fn golden_section(f: impl Fn(f64) -> f64, mut lo: f64, mut hi: f64) -> f64 {
+    let phi = (5f64.sqrt() - 1.0) / 2.0;
+    for _ in 0..80 {
+        let a = hi - phi * (hi - lo);
+        let c = lo + phi * (hi - lo);
+        if f(a) < f(c) {
+            hi = c;
+        } else {
+            lo = a;
+        }
+    }
+    (lo + hi) / 2.0
+}
+
 /// Negative log-likelihood of one label under probability `p` (clamped away from 0 and 1).
 fn binary_nll(p: f64, potato: bool) -> f64 {
     let p = p.clamp(1e-7, 1.0 - 1e-7);
@@ -106,18 +241,7 @@ pub fn fit_temperature(logits: &[f32], labels: &[bool]) -> f32 {
             .map(|(&z, &y)| binary_nll(sigmoid(z as f64 / t), y))
             .sum()
     };
-    let (mut lo, mut hi) = (0.05f64.ln(), 20f64.ln());
-    let phi = (5f64.sqrt() - 1.0) / 2.0;
-    for _ in 0..80 {
-        let a = hi - phi * (hi - lo);
-        let c = lo + phi * (hi - lo);
-        if nll(a) < nll(c) {
-            hi = c;
-        } else {
-            lo = a;
-        }
-    }
-    ((lo + hi) / 2.0).exp() as f32
+    golden_section(nll, 0.05f64.ln(), 20f64.ln()).exp() as f32
 }
 
 /// Platt scaling: the `a`, `c` of `sigmoid(a * logit + c)` that minimise the negative
@@ -209,6 +333,7 @@ mod tests {
                 Example {
                     features: vec![if potato { 2.0 + noise } else { noise }, noise],
                     potato,
+                    kind: if potato { Kind::Potato } else { Kind::Other },
                 }
             })
             .collect()
@@ -228,6 +353,48 @@ mod tests {
             train_head(&data[1..3], None, TrainOptions::default()).is_none(),
             "one class only"
         );
+    }
+
+    /// Four kinds, each with its own high feature (plus a shared noise feature).
+    fn four_kinds(n: usize) -> Vec<Example> {
+        (0..n)
+            .map(|i| {
+                let kind = Kind::ALL[i % 4];
+                let noise = ((i * 7919) % 100) as f32 / 100.0;
+                let mut features = vec![noise; 5];
+                features[kind as usize] += 2.0;
+                Example {
+                    features,
+                    potato: kind == Kind::Potato,
+                    kind,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn softmax_regression_tells_four_kinds_apart_and_needs_all_of_them() {
+        let data = four_kinds(200);
+        let head = train_kinds(&data, None, TrainOptions::default()).unwrap();
+        assert_eq!(head.labels, Kind::ALL);
+        let all: Vec<&Example> = data.iter().collect();
+        assert_eq!(kinds_accuracy(&head, &all), Some(1.0));
+        let (scaled, t) = calibrate_kinds(&head, &all);
+        assert!(t.is_finite() && t > 0.0, "{t}");
+        assert_eq!(
+            kinds_accuracy(&scaled, &all),
+            Some(1.0),
+            "a temperature keeps the ranking"
+        );
+        // Warm-started from a head that knows the answer, a few epochs keep it right.
+        let short = TrainOptions {
+            epochs: 3,
+            ..TrainOptions::default()
+        };
+        let warm = train_kinds(&data, Some(&head), short).unwrap();
+        assert_eq!(kinds_accuracy(&warm, &all), Some(1.0));
+        let no_dishes: Vec<Example> = data.iter().filter(|e| e.kind != Kind::PotatoDish).cloned().collect();
+        assert!(train_kinds(&no_dishes, None, TrainOptions::default()).is_none());
     }
 
     #[test]

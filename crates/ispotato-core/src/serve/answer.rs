@@ -8,13 +8,17 @@ use serde_json::{json, Value};
 use crate::serve::judge::Judged;
 use crate::serve::{words, Refusal};
 
-/// A verdict as JSON: label, probability, confidence, model, timings, the image's hash, and
-/// the hint a chat reply gives when the model is unsure.
+/// A verdict as JSON: label, the answer a reply gives (`sweet_potato` or `potato_dish` where
+/// it names one, else the label), probability, confidence, the four-way head's probabilities
+/// (`kinds`, for models that have one), model, timings, the image's hash, and the hint a chat
+/// reply gives when the model is unsure.
 pub fn verdict_json(input: &str, judged: &Judged, elapsed: Duration) -> Value {
     let v = &judged.verdict;
     json!({
         "input": input,
         "label": v.label,
+        "answer": v.named_kind().map_or(v.label.key(), |kind| kind.key()),
+        "kinds": v.kinds,
         "probability": v.probability,
         "confidence": v.confidence(),
         "model_version": v.model_version,

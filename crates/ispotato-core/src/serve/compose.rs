@@ -132,6 +132,7 @@ pub fn build(config: ServicesConfig) -> Result<Services, BuildError> {
         quotas,
         telemetry: Default::default(),
         in_flight: Default::default(),
+        explanations: Default::default(),
     })
 }
 

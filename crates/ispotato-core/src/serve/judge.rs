@@ -13,7 +13,9 @@ use image::RgbImage;
 use crate::image::decode::decode;
 use crate::image::error::IngestError;
 use crate::image::ingest::{ImageSource, Ingestor};
+use crate::model::classifier::Seen;
 use crate::model::error::ClassifyError;
+use crate::model::explain::Evidence;
 use crate::model::verdict::Verdict;
 use crate::serve::queue::{InferenceQueue, Place};
 use crate::serve::Refusal;
@@ -56,6 +58,9 @@ pub struct Judged {
     /// The image as the model saw it: the resized centre crop (224x224 RGB for the bundled
     /// model), for front ends that show what was judged.
     pub view: Arc<RgbImage>,
+    /// Where the potato evidence lies in `view` (red/blue overlay for "Why?"), on backends
+    /// that yield the last feature map.
+    pub evidence: Option<Arc<Evidence>>,
 }
 
 /// Longest a download may hold a queue place, whatever its source (URL or platform file).
@@ -126,18 +131,18 @@ impl Judge {
         let bytes = Arc::new(bytes);
         let limits = *self.ingestor.limits();
         let for_job = bytes.clone();
-        let (verdict, view, sha256) = place
-            .run(move |classifier| -> Result<(Verdict, RgbImage, String), JudgeError> {
+        let (seen, sha256) = place
+            .run(move |classifier| -> Result<(Seen, String), JudgeError> {
                 let image = decode(&for_job, &limits)?;
-                let (verdict, view) = classifier.classify_seen(&image)?;
-                Ok((verdict, view, image.sha256_hex()))
+                Ok((classifier.classify_seen(&image)?, image.sha256_hex()))
             })
             .await??;
         Ok(Judged {
-            verdict,
+            verdict: seen.verdict,
             sha256,
             bytes,
-            view: Arc::new(view),
+            view: Arc::new(seen.view),
+            evidence: seen.evidence.map(Arc::new),
         })
     }
 }

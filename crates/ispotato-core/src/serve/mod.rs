@@ -8,6 +8,7 @@
 
 pub mod answer;
 pub mod compose;
+pub mod explanations;
 pub(crate) mod judge;
 mod platform;
 pub(crate) mod queue;

@@ -8,6 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::serve::explanations::{self, Explanations};
 use crate::serve::judge::{ImageInput, Judge, Judged};
 use crate::serve::quotas::Quotas;
 use crate::serve::telemetry::Telemetry;
@@ -27,6 +28,8 @@ pub struct Services {
     pub telemetry: Arc<Telemetry>,
     /// Requests each user has being judged now.
     pub in_flight: InFlight,
+    /// Recent replies' evidence maps, for "Why?".
+    pub explanations: Arc<Explanations>,
 }
 
 /// Most requests one user may have being judged at once: a quarter of the queue's places (at
@@ -101,6 +104,8 @@ impl Quota {
 pub struct ImageOutcome {
     pub name: String,
     pub result: Result<Judged, Refusal>,
+    /// A fact about what the verdict names (a sweet potato, a potato dish), for the reply.
+    pub fact: Option<Fact>,
 }
 
 /// Every image of a request, judged or refused, in the order they were given.
@@ -113,6 +118,13 @@ pub struct Judgement {
 impl Judgement {
     pub fn any_verdict(&self) -> bool {
         self.images.iter().any(|i| i.result.is_ok())
+    }
+
+    /// Whether any verdict has an evidence map, so "Why?" has something to show.
+    pub fn any_evidence(&self) -> bool {
+        self.images
+            .iter()
+            .any(|i| i.result.as_ref().is_ok_and(|j| j.evidence.is_some()))
     }
 
     /// When no image got a verdict: one refusal for the whole request (each image's refusal
@@ -186,9 +198,14 @@ impl Services {
                 tracing::info!(platform = %platform, reason = refusal.reason(), "image refused: {refusal}");
                 self.telemetry.rejected(platform.as_str(), refusal.reason());
             }
+            let fact = result.as_ref().ok().and_then(|judged| {
+                let kind = judged.verdict.named_kind()?;
+                self.trivia.fact_about(kind.key(), &judged.sha256)
+            });
             outcomes.push(ImageOutcome {
                 name: image.name,
                 result,
+                fact,
             });
         }
         Judgement {
@@ -230,6 +247,7 @@ impl Services {
     /// off the async runtime, and counts them as delivered. Failures are logged: the user
     /// already has the answer.
     pub async fn record_verdicts(&self, place: &ReplyPlace, judgement: &Judgement) {
+        self.explanations.remember(place, judgement);
         let platform = place.platform.as_str();
         let keep = self.store.keeps_images();
         let mut rows = Vec::new();
@@ -267,6 +285,15 @@ impl Services {
             self.telemetry.error(platform, "store");
             tracing::error!(platform, error = %e, "could not store verdicts");
         }
+    }
+
+    /// "Why?" on the reply at `place`: a PNG of each image as the model saw it with its evidence
+    /// laid over it (see [`explanations::CAPTION`]), while the reply's evidence is kept.
+    pub async fn why(&self, place: &ReplyPlace) -> Result<Vec<u8>, Refusal> {
+        let images = self.explanations.recall(place).ok_or_else(explanations::gone)?;
+        tokio::task::spawn_blocking(move || explanations::why_png(&images))
+            .await
+            .map_err(|e| Refusal::unexpected("internal", &e))?
     }
 
     /// The next fact for a chat (no repeats until the chat has seen the whole deck).

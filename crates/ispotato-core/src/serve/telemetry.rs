@@ -180,6 +180,7 @@ mod tests {
             model_version: "x".into(),
             placeholder_model: false,
             blank: false,
+            kinds: None,
             timings: Timings {
                 decode: Duration::from_millis(3),
                 preprocess: Duration::from_millis(2),

@@ -23,6 +23,9 @@ pub const TOPICS: &[&str] = &[
     "varieties",
 ];
 
+/// Answers a fact may be `about`: a reply that names one of them adds a fact about it.
+pub const ANSWERS: &[&str] = &["sweet_potato", "potato_dish"];
+
 /// Longest fact text, in characters (a tweet).
 pub const MAX_TEXT_CHARS: usize = 280;
 
@@ -38,6 +41,10 @@ pub struct Fact {
     pub topic: String,
     pub text: String,
     pub source: Source,
+    /// The answers this fact goes with (`sweet_potato`, `potato_dish`), for the reply that
+    /// names one.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub about: Vec<String>,
 }
 
 /// A validated set of facts, in file order.
@@ -62,6 +69,14 @@ impl Deck {
         self.facts
             .iter()
             .filter(|f| topic.is_none_or(|t| f.topic == t))
+            .map(|f| f.id.as_str())
+            .collect()
+    }
+    /// Ids of the facts about `answer` (one of [`ANSWERS`]), in file order.
+    pub fn ids_about(&self, answer: &str) -> Vec<&str> {
+        self.facts
+            .iter()
+            .filter(|f| f.about.iter().any(|a| a == answer))
             .map(|f| f.id.as_str())
             .collect()
     }
@@ -101,6 +116,7 @@ struct RawFact {
     topic: Option<String>,
     text: Option<String>,
     source: Option<RawSource>,
+    about: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -175,6 +191,15 @@ fn parse_file(text: &str, file: &Path, problems: &mut Vec<DeckProblem>) -> Vec<(
         } else if sentence_count(&text) > 2 {
             bad(format!("{label}: text should be one or two sentences"));
         }
+        let about = r.about.unwrap_or_default();
+        for answer in &about {
+            if !ANSWERS.contains(&answer.as_str()) {
+                bad(format!(
+                    "{label}: about '{answer}' is not one of {}",
+                    ANSWERS.join(", ")
+                ));
+            }
+        }
         let (title, url) = match r.source {
             Some(s) => (
                 s.title.unwrap_or_default().trim().to_string(),
@@ -194,6 +219,7 @@ fn parse_file(text: &str, file: &Path, problems: &mut Vec<DeckProblem>) -> Vec<(
                 topic,
                 text,
                 source: Source { title, url },
+                about,
             },
             line,
         ));
@@ -353,6 +379,24 @@ mod tests {
         assert_eq!(deck.get("two").unwrap().topic, "botany");
         assert_eq!(deck.ids(Some("history")), vec!["one"]);
         assert_eq!(deck.topics().len(), 2);
+    }
+
+    #[test]
+    fn facts_about_an_answer_are_found_and_unknown_answers_refused() {
+        let text = GOOD.replace("  topic: botany\n", "  topic: botany\n  about: [sweet_potato]\n");
+        let deck = parse(&text).unwrap();
+        assert_eq!(deck.ids_about("sweet_potato"), vec!["two"]);
+        assert!(deck.ids_about("potato_dish").is_empty());
+        assert!(deck.get("one").unwrap().about.is_empty());
+
+        let bad = GOOD.replace("  topic: botany\n", "  topic: botany\n  about: [yam]\n");
+        let errs = parse(&bad).unwrap_err().0;
+        assert!(
+            errs.iter().any(|p| p
+                .message
+                .contains("about 'yam' is not one of sweet_potato, potato_dish")),
+            "{errs:?}"
+        );
     }
 
     #[test]

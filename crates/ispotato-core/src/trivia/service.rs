@@ -80,6 +80,22 @@ impl TriviaService {
         deck.get(&id).cloned().ok_or(TriviaError::Empty)
     }
 
+    /// A fact about `answer` (`sweet_potato`, `potato_dish`) for the reply that names it, chosen
+    /// by `image_sha256` (a hex digest): the same photo gets the same fact, different photos
+    /// spread over the deck. No store access. `None` when the deck has no fact about it.
+    pub fn fact_about(&self, answer: &str, image_sha256: &str) -> Option<Fact> {
+        let deck = self.deck();
+        let ids = deck.ids_about(answer);
+        if ids.is_empty() {
+            return None;
+        }
+        let seed = image_sha256
+            .get(..15)
+            .and_then(|h| u64::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
+        deck.get(ids[(seed % ids.len() as u64) as usize]).cloned()
+    }
+
     /// Newest modification time among the deck's files.
     fn modified(&self) -> Option<SystemTime> {
         deck_files(&self.path)

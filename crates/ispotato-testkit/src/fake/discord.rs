@@ -48,6 +48,8 @@ pub struct FakeState {
     /// When each `RateLimitedFor` answer was sent (Unix ms).
     pub rate_limited_at: Mutex<Vec<u128>>,
     addr: Mutex<Option<SocketAddr>>,
+    /// Files uploaded (multipart requests): (path, file name, bytes).
+    uploads: Mutex<Vec<(String, String, Vec<u8>)>>,
 }
 
 #[derive(Clone)]
@@ -73,6 +75,7 @@ impl Fake {
             edit_failures: Mutex::new(VecDeque::new()),
             rate_limited_at: Mutex::new(Vec::new()),
             addr: Mutex::new(None),
+            uploads: Mutex::new(Vec::new()),
         });
         let app = axum::Router::new()
             .route("/ws", get(gateway))
@@ -132,6 +135,18 @@ impl Fake {
     }
 
     /// Recorded REST calls whose "METHOD path" contains `pattern`.
+    /// Files the bot uploaded to paths containing `pattern`: (file name, bytes).
+    pub fn uploads(&self, pattern: &str) -> Vec<(String, Vec<u8>)> {
+        self.state
+            .uploads
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _, _)| p.contains(pattern))
+            .map(|(_, name, bytes)| (name.clone(), bytes.clone()))
+            .collect()
+    }
+
     pub fn calls(&self, pattern: &str) -> Vec<(String, Value)> {
         self.state
             .calls
@@ -211,7 +226,22 @@ fn json_response(status: StatusCode, body: Value) -> Response {
 
 async fn rest(State(state): State<Arc<FakeState>>, method: Method, uri: Uri, body: Bytes) -> Response {
     let path = uri.path().to_string();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| {
+        // Messages with files come as multipart/form-data: the JSON in `payload_json`.
+        let parts = super::multipart_parts(&body);
+        let mut uploads = state.uploads.lock().unwrap();
+        let mut payload = Value::Null;
+        for part in parts {
+            match part.filename {
+                Some(name) => uploads.push((path.clone(), name, part.content)),
+                None if part.name == "payload_json" => {
+                    payload = serde_json::from_slice(&part.content).unwrap_or(Value::Null)
+                }
+                None => {}
+            }
+        }
+        payload
+    });
     let addr = state.addr.lock().unwrap().unwrap();
     let gateway = json!({ "url": format!("ws://{addr}/ws") });
     if path.ends_with("/gateway") {

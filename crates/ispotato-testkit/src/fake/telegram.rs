@@ -37,6 +37,8 @@ pub struct FakeState {
     pub calls: Mutex<Vec<(String, Value)>>,
     files: Mutex<Files>,
     send_failures: Mutex<VecDeque<Failure>>,
+    /// Files uploaded: (method, file name, bytes).
+    uploads: Mutex<Vec<(String, String, Vec<u8>)>>,
 }
 
 #[derive(Clone)]
@@ -104,6 +106,18 @@ impl Fake {
     }
 
     /// Waits until `method` has been called at least `n` times (or `within` passes).
+    /// Files the bot uploaded with `method` (e.g. "sendphoto"): (file name, bytes).
+    pub fn uploads(&self, method: &str) -> Vec<(String, Vec<u8>)> {
+        self.state
+            .uploads
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(m, _, _)| m.eq_ignore_ascii_case(method))
+            .map(|(_, name, bytes)| (name.clone(), bytes.clone()))
+            .collect()
+    }
+
     pub async fn wait_for(&self, method: &str, n: usize, within: Duration) -> Vec<Value> {
         let deadline = tokio::time::Instant::now() + within;
         loop {
@@ -114,23 +128,6 @@ impl Fake {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     }
-}
-
-/// The text fields of a multipart/form-data body (teloxide sends setWebhook that way).
-fn multipart_fields(body: &[u8]) -> Value {
-    let text = String::from_utf8_lossy(body);
-    let mut fields = serde_json::Map::new();
-    for part in text.split("Content-Disposition: form-data; name=\"").skip(1) {
-        let Some((name, rest)) = part.split_once('"') else {
-            continue;
-        };
-        let Some((_, value)) = rest.split_once("\r\n\r\n") else {
-            continue;
-        };
-        let value = value.split("\r\n--").next().unwrap_or_default();
-        fields.insert(name.to_string(), Value::String(value.to_string()));
-    }
-    Value::Object(fields)
 }
 
 /// Milliseconds since the Unix epoch, stamped on recorded calls (load tests measure latency).
@@ -175,7 +172,17 @@ async fn api(
     if bot != format!("bot{}", state.token) {
         return fail(StatusCode::UNAUTHORIZED, "Unauthorized", Value::Null);
     }
-    let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| multipart_fields(&body));
+    let body: Value = serde_json::from_slice(&body).unwrap_or_else(|_| {
+        // teloxide sends setWebhook and uploads (sendPhoto) as multipart/form-data.
+        let parts = super::multipart_parts(&body);
+        let mut uploads = state.uploads.lock().unwrap();
+        for part in &parts {
+            if let Some(filename) = &part.filename {
+                uploads.push((method.to_lowercase(), filename.clone(), part.content.clone()));
+            }
+        }
+        super::multipart_json(&parts)
+    });
     let method = method.to_lowercase();
     if method != "getupdates" {
         let mut recorded = body.clone();
@@ -238,6 +245,20 @@ async fn api(
                 message["reply_markup"] = markup.clone();
             }
             ok(message)
+        }
+        "sendphoto" => {
+            let id = state.next_message.fetch_add(1, Ordering::SeqCst);
+            let chat_id = body["chat_id"]
+                .as_str()
+                .and_then(|c| c.parse().ok())
+                .or(body["chat_id"].as_i64())
+                .unwrap_or(0);
+            ok(
+                json!({ "message_id": id, "date": 1_700_000_000, "chat": chat(chat_id), "from": bot_user(),
+                       "caption": body["caption"].clone(),
+                       "photo": [{ "file_id": format!("sent{id}"), "file_unique_id": format!("usent{id}"),
+                                   "width": 448, "height": 448, "file_size": 1000 }] }),
+            )
         }
         _ => fail(StatusCode::NOT_FOUND, "Not Found", Value::Null),
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ispotato_core::prelude::{words, Fact, Judged, Label};
+use ispotato_core::prelude::{words, Fact, Judged, Kind, Label, Verdict};
 
 use super::esc;
 
@@ -15,19 +15,35 @@ pub struct ResultView<'a> {
     pub elapsed: Duration,
     /// A `data:` URL of the centre crop the model judged.
     pub thumbnail: Option<&'a str>,
+    /// A `data:` URL of the same crop with the evidence laid over it.
+    pub evidence: Option<&'a str>,
     /// The model's thresholds: `not potato` below the first, `potato` from the second.
     pub thresholds: (f32, f32),
     pub fact: Option<&'a Fact>,
     pub csrf: &'a str,
 }
 
-/// The headline, its class (for colour) and an emoji.
-fn headline(label: Label, blank: bool) -> (&'static str, &'static str, &'static str) {
-    match label {
-        _ if blank => ("That image looks blank", "unsure", "🤔"),
-        Label::Potato => ("Potato!", "potato", "🥔"),
-        Label::NotPotato => ("Not a potato", "not-potato", "🚫"),
-        Label::Unsure => ("Not sure", "unsure", "🤔"),
+/// The headline, its class (for colour), an emoji, and what a named answer adds.
+fn headline(v: &Verdict) -> (&'static str, &'static str, &'static str, Option<&'static str>) {
+    match v.label {
+        _ if v.blank => ("That image looks blank", "unsure", "🤔", None),
+        Label::Potato => ("Potato!", "potato", "🥔", None),
+        Label::NotPotato => match v.named_kind() {
+            Some(Kind::SweetPotato) => (
+                "That's a sweet potato, not a potato",
+                "not-potato",
+                "🍠",
+                Some("Sweet potatoes are morning glories."),
+            ),
+            Some(Kind::PotatoDish) => (
+                "That's a potato dish",
+                "not-potato",
+                "🍟",
+                Some("The potato is in there, but it's been cooked."),
+            ),
+            _ => ("Not a potato", "not-potato", "🚫", None),
+        },
+        Label::Unsure => ("Not sure", "unsure", "🤔", None),
     }
 }
 
@@ -63,6 +79,18 @@ fn vote_form(verdict_id: &str, csrf: &str) -> String {
     )
 }
 
+/// "Why?": the crop with the evidence over it, folded away until asked for (no script needed).
+fn why_block(src: &str, name: &str) -> String {
+    format!(
+        "<details class=\"why\"><summary>🔍 Why?</summary><figure><img class=\"thumb\" src=\"{}\" \
+         width=\"224\" height=\"224\" alt=\"Where the model saw potato in {}: red regions lean potato, blue \
+         regions lean not potato\"><figcaption>Red: where I saw potato. Blue: where I saw something else. \
+         Brighter is stronger.</figcaption></figure></details>",
+        esc(src),
+        esc(name)
+    )
+}
+
 /// A fact with its source.
 pub fn fact_block(fact: &Fact) -> String {
     format!(
@@ -86,7 +114,8 @@ pub fn safe_href(url: &str) -> &str {
 /// The result section (`#result`), the same for the whole page and the script's fragment.
 pub fn result_section(view: &ResultView) -> String {
     let v = &view.judged.verdict;
-    let (title, class, emoji) = headline(v.label, v.blank);
+    let (title, class, emoji, kind) = headline(v);
+    let kind = kind.map(|k| format!("<p class=\"kind\">{k}</p>")).unwrap_or_default();
     let sure = match v.label {
         Label::Potato | Label::NotPotato if !v.blank => {
             format!("<p class=\"sure\">{:.0}% sure</p>", v.confidence() * 100.0)
@@ -112,14 +141,15 @@ pub fn result_section(view: &ResultView) -> String {
             )
         })
         .unwrap_or_default();
+    let why = view.evidence.map(|src| why_block(src, view.name)).unwrap_or_default();
     let fact = view.fact.map(fact_block).unwrap_or_default();
     format!(
         "<section id=\"result\" class=\"card result {class}\" aria-live=\"polite\" tabindex=\"-1\">\
          <div class=\"answer\">{thumb}<div>\
-         <h2><span aria-hidden=\"true\">{emoji}</span> {title}</h2>{sure}\
+         <h2><span aria-hidden=\"true\">{emoji}</span> {title}</h2>{kind}{sure}\
          {bar}<p class=\"muted\">Potato probability <strong>{p:.1}%</strong> (calibrated). \
          Model {model} · {ms:.0} ms · {name}</p>{hint}{placeholder}</div></div>\
-         {vote}{fact}</section>",
+         {why}{vote}{fact}</section>",
         bar = probability_bar(v.probability, view.thresholds),
         p = v.probability * 100.0,
         model = esc(&v.model_version),

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ispotato_core::prelude::{answer, Platform, Refusal};
 use ispotato_core::store::VoteOutcome;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::pages::{cast_vote, csrf_refusal};
 use crate::client::{csrf_ok, Client, CSRF_HEADER};
@@ -39,11 +39,21 @@ pub struct ClassifyQuery {
     /// Add the judged centre crop as a `data:` URL ("true" or "1"; anything else: no).
     #[serde(default)]
     thumbnail: Option<String>,
+    /// Add the evidence map: its cells and the crop with it laid over (`evidence`).
+    #[serde(default)]
+    explain: Option<String>,
+}
+
+fn yes(flag: Option<&str>) -> bool {
+    matches!(flag, Some("true" | "1" | "yes"))
 }
 
 impl ClassifyQuery {
     fn thumbnail(&self) -> bool {
-        matches!(self.thumbnail.as_deref(), Some("true" | "1" | "yes"))
+        yes(self.thumbnail.as_deref())
+    }
+    fn explain(&self) -> bool {
+        yes(self.explain.as_deref())
     }
 }
 
@@ -67,6 +77,19 @@ pub async fn classify(
             body["verdict_id"] = json!(verdict.id);
             if query.thumbnail() {
                 body["thumbnail"] = json!(judging::thumbnail_data_url(&verdict.judged));
+            }
+            if query.explain() {
+                body["evidence"] = match &verdict.judged.evidence {
+                    Some(e) => json!({
+                        "rows": e.rows,
+                        "cols": e.cols,
+                        "cells": e.cells,
+                        "bias": e.bias,
+                        "peak": e.peak(),
+                        "overlay": judging::evidence_data_url(&verdict.judged),
+                    }),
+                    None => Value::Null,
+                };
             }
             Json(body).into_response()
         }

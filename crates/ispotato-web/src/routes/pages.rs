@@ -58,7 +58,12 @@ async fn judge_form(state: &WebState, client: &Client, csrf: &str, request: Requ
     let image = submitted.into_image()?;
     let verdict = judging::judge_one(state, client, image).await?;
     let thumbnail = judging::thumbnail_data_url(&verdict.judged);
-    let fact = judging::fact_for(state, client).await;
+    let evidence = judging::evidence_data_url(&verdict.judged);
+    // A sweet potato or a dish gets a fact about it; anything else the browser's next fact.
+    let fact = match verdict.fact.clone() {
+        Some(fact) => Some(fact),
+        None => judging::fact_for(state, client).await,
+    };
     let thresholds = state.services.judge.queue().classifier().card().thresholds;
     Ok(html::result_section(&ResultView {
         verdict_id: &verdict.id,
@@ -66,6 +71,7 @@ async fn judge_form(state: &WebState, client: &Client, csrf: &str, request: Requ
         judged: &verdict.judged,
         elapsed: verdict.elapsed,
         thumbnail: thumbnail.as_deref(),
+        evidence: evidence.as_deref(),
         thresholds: (thresholds.lower, thresholds.upper),
         fact: fact.as_ref(),
         csrf,
