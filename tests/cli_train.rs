@@ -142,23 +142,47 @@ fn scratch(name: &str) -> PathBuf {
     dir
 }
 
+/// `ispotato train DATA --out OUT --version VERSION --validation-fraction 0.3`: its stdout, after
+/// checking it succeeded; and the card it wrote.
+fn train(data: &Path, out: &Path, version: &str) -> (String, serde_json::Value) {
+    let run = bin()
+        .args([
+            "train",
+            &data.display().to_string(),
+            "--out",
+            &out.display().to_string(),
+        ])
+        .args(["--version", version, "--validation-fraction", "0.3"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(run.status.success(), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
+    let card = serde_json::from_str(&std::fs::read_to_string(out.join("ispotato.json")).unwrap()).unwrap();
+    (stdout, card)
+}
+
+/// `ispotato --model MODEL eval --json DIR`, after checking it succeeded.
+fn eval_json(model: &Path, dir: &Path) -> serde_json::Value {
+    let eval = bin()
+        .args([
+            "--model",
+            &model.display().to_string(),
+            "eval",
+            "--json",
+            &dir.display().to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    serde_json::from_slice(&eval.stdout).unwrap()
+}
+
 #[test]
 fn train_writes_a_working_new_version() {
     let dir = scratch("ok");
     make_set(&dir.join("data"), 30, 1);
     let out = dir.join("model");
-    let run = bin()
-        .args([
-            "train",
-            &dir.join("data").display().to_string(),
-            "--out",
-            &out.display().to_string(),
-        ])
-        .args(["--version", "0.1.0-test", "--validation-fraction", "0.3"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
+    let (stdout, card) = train(&dir.join("data"), &out, "0.1.0-test");
     assert!(
         stdout.contains("model 0.1.0-test written") && stdout.contains("precision"),
         "{stdout}"
@@ -167,8 +191,6 @@ fn train_writes_a_working_new_version() {
         stdout.contains("four-way head: kept from the base model (no sweet_potato, potato_dish folder"),
         "{stdout}"
     );
-    let card: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("ispotato.json")).unwrap()).unwrap();
     assert_eq!(card["version"], "0.1.0-test");
     let shipped = support::shipped_card();
     assert_eq!(card["training"]["base_version"], shipped["version"]);
@@ -185,18 +207,7 @@ fn train_writes_a_working_new_version() {
     // Fresh images the training never saw: the new model gets them right.
     let fresh = dir.join("fresh");
     make_set(&fresh, 8, 10_000);
-    let eval = bin()
-        .args([
-            "--model",
-            &out.display().to_string(),
-            "eval",
-            "--json",
-            &fresh.display().to_string(),
-        ])
-        .output()
-        .unwrap();
-    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
-    let r: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let r = eval_json(&out, &fresh);
     assert_eq!(r["model_version"], "0.1.0-test");
     assert!(r["auroc"].as_f64().unwrap() > 0.95, "{r}");
     assert!(
@@ -213,24 +224,11 @@ fn train_learns_the_four_answers_from_labelled_folders() {
     let dir = scratch("kinds");
     make_four(&dir.join("data"), 16, 3);
     let out = dir.join("model");
-    let run = bin()
-        .args([
-            "train",
-            &dir.join("data").display().to_string(),
-            "--out",
-            &out.display().to_string(),
-        ])
-        .args(["--version", "0.1.0-kinds", "--validation-fraction", "0.3"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    assert!(run.status.success(), "{stdout}{}", String::from_utf8_lossy(&run.stderr));
+    let (stdout, card) = train(&dir.join("data"), &out, "0.1.0-kinds");
     assert!(
         stdout.contains("four-way head: retrained") && stdout.contains("four-way accuracy"),
         "{stdout}"
     );
-    let card: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("ispotato.json")).unwrap()).unwrap();
     assert_eq!(
         card["kinds"]["labels"],
         serde_json::json!(["potato", "sweet_potato", "potato_dish", "other"])
@@ -240,18 +238,7 @@ fn train_learns_the_four_answers_from_labelled_folders() {
 
     let fresh = dir.join("fresh");
     make_four(&fresh, 6, 20_000);
-    let eval = bin()
-        .args([
-            "--model",
-            &out.display().to_string(),
-            "eval",
-            "--json",
-            &fresh.display().to_string(),
-        ])
-        .output()
-        .unwrap();
-    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
-    let r: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let r = eval_json(&out, &fresh);
     assert!(r["kinds"]["accuracy"].as_f64().unwrap() >= 0.85, "{}", r["kinds"]);
     // The binary head decides: sweet potatoes and dishes are negatives, never called potato.
     for kind in ["sweet_potato", "potato_dish"] {

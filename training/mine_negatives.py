@@ -12,7 +12,6 @@ left out: finetune.py already weighs them as hard negatives.
 """
 
 import argparse
-import csv
 import os
 import sys
 
@@ -20,7 +19,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
 sys.path.insert(0, os.path.dirname(__file__))
-from train_head import SEED, fit, group_split, sigmoid  # noqa: E402
+from train_head import SEED, fit, group_split, load_features, sigmoid  # noqa: E402
 
 
 def main():
@@ -31,13 +30,7 @@ def main():
     ap.add_argument("--out", default="training/out/mined.csv")
     args = ap.parse_args()
 
-    rows = list(csv.DictReader(open(os.path.join(args.data, "manifest.csv"))))
-    data = np.load(args.features)
-    assert list(data["paths"]) == [r["path"] for r in rows], "features are stale: rerun extract_features.py"
-    x = data["features"].astype(np.float64)
-    labels = np.array([r["label"] for r in rows])
-    sources = np.array([r["source"] for r in rows])
-    groups = np.array([r["dup_group"] for r in rows])
+    rows, x, labels, sources, groups = load_features(args.data, args.features)
     y = (labels == "potato").astype(int)
     train_idx, _ = group_split(labels, groups)
 

@@ -145,6 +145,16 @@ def loso_from_logits(raw, shift, temperature, upper):
     return rows
 
 
+def load_features(data, features):
+    """The manifest's rows and the features extract_features.py computed for them, checked to be in
+    the same order: (rows, features as float64, labels, sources, dup_groups)."""
+    rows = list(csv.DictReader(open(os.path.join(data, "manifest.csv"))))
+    npz = np.load(features)
+    assert list(npz["paths"]) == [r["path"] for r in rows], "features are stale: rerun extract_features.py"
+    pick = lambda key: np.array([r[key] for r in rows])  # noqa: E731
+    return rows, npz["features"].astype(np.float64), pick("label"), pick("source"), pick("dup_group")
+
+
 def group_split(labels, groups):
     """The validation protocol: StratifiedGroupKFold (5 folds, shuffled, seed 0) over dup_group,
     stratified by label; fold 0 validates. Returns (training indices, validation indices)."""

@@ -16,7 +16,6 @@ measure the head, not the whole network.
 """
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -26,7 +25,7 @@ from scipy.optimize import minimize_scalar
 from sklearn.linear_model import LogisticRegression
 
 sys.path.insert(0, os.path.dirname(__file__))
-from train_head import group_split, sigmoid  # noqa: E402
+from train_head import group_split, load_features, sigmoid  # noqa: E402
 
 SEED = 0
 C = 0.5
@@ -115,13 +114,7 @@ def main():
     ap.add_argument("--report", default="training/out/kinds.json")
     args = ap.parse_args()
 
-    rows = list(csv.DictReader(open(os.path.join(args.data, "manifest.csv"))))
-    data = np.load(args.features)
-    assert list(data["paths"]) == [r["path"] for r in rows], "features are stale: rerun extract_features.py"
-    x = data["features"].astype(np.float64)
-    labels = np.array([r["label"] for r in rows])
-    sources = np.array([r["source"] for r in rows])
-    groups = np.array([r["dup_group"] for r in rows])
+    rows, x, labels, sources, groups = load_features(args.data, args.features)
     k = np.array([KINDS.index(kind_of(l)) for l in labels])
 
     card = json.load(open(args.card))

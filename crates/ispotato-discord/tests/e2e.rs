@@ -519,39 +519,33 @@ async fn a_sweet_potato_is_named_and_why_shows_the_evidence() {
     h.fake.wait_for("/reactions/", 2, WAIT).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let verdict_msg = |id: &str| fake::message(id, fake::user(fake::BOT_ID, true), "🍠", json!([]), json!([]));
-    h.fake
-        .dispatch(
-            "INTERACTION_CREATE",
-            fake::button("9601", "tok-why", "9", "ispotato:why", verdict_msg("5000")),
-        )
-        .await;
-    h.fake.wait_for("/interactions/9601/", 1, WAIT).await;
-    let answer = &callbacks(&h, "9601")[0];
-    assert!(
-        answer["data"]["content"]
-            .as_str()
-            .unwrap_or_default()
-            .starts_with("Why: red is where I saw potato"),
-        "{answer}"
-    );
+    // Presses Why? under the message `message`: the interaction's answer and the files it carried.
+    let press_why = async |interaction: &str, message: &str| {
+        let verdict = fake::message(message, fake::user(fake::BOT_ID, true), "🍠", json!([]), json!([]));
+        let token = format!("tok-{interaction}");
+        h.fake
+            .dispatch(
+                "INTERACTION_CREATE",
+                fake::button(interaction, &token, "9", "ispotato:why", verdict),
+            )
+            .await;
+        let path = format!("/interactions/{interaction}/");
+        h.fake.wait_for(&path, 1, WAIT).await;
+        (callbacks(&h, interaction).remove(0), h.fake.uploads(&path))
+    };
+    let (answer, uploads) = press_why("9601", "5000").await;
+    let content = answer["data"]["content"].as_str().unwrap_or_default();
+    assert!(content.starts_with("Why: red is where I saw potato"), "{answer}");
     assert_eq!(answer["data"]["flags"], 64, "only the presser sees it");
-    let uploads = h.fake.uploads("/interactions/9601/");
     assert_eq!(uploads.len(), 1, "one PNG attached");
-    let png = &uploads[0].1;
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
-    let be = |at: usize| u32::from_be_bytes([png[at], png[at + 1], png[at + 2], png[at + 3]]);
-    assert_eq!((be(16), be(20)), (448, 448), "the crop the model saw, twice its size");
+    assert_eq!(
+        support::png_size(&uploads[0].1),
+        Some((448, 448)),
+        "the crop the model saw, twice its size"
+    );
 
     // A message whose evidence is not kept.
-    h.fake
-        .dispatch(
-            "INTERACTION_CREATE",
-            fake::button("9602", "tok-why2", "9", "ispotato:why", verdict_msg("4999")),
-        )
-        .await;
-    h.fake.wait_for("/interactions/9602/", 1, WAIT).await;
-    let answer = &callbacks(&h, "9602")[0];
+    let (answer, uploads) = press_why("9602", "4999").await;
     assert!(
         answer["data"]["content"]
             .as_str()
@@ -559,6 +553,6 @@ async fn a_sweet_potato_is_named_and_why_shows_the_evidence() {
             .contains("send it again"),
         "{answer}"
     );
-    assert!(h.fake.uploads("/interactions/9602/").is_empty());
+    assert!(uploads.is_empty());
     h.stop().await;
 }

@@ -585,15 +585,6 @@ async fn thirty_facts_in_a_private_chat_within_a_minute_are_all_answered_promptl
     h.stop().await;
 }
 
-/// Width and height of a PNG (from its IHDR chunk).
-fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
-    if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") || bytes.len() < 24 {
-        return None;
-    }
-    let be = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
-    Some((be(16), be(20)))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweet_potato_is_named_and_why_shows_the_evidence() {
     let h = Harness::start("why", None).await;
@@ -634,7 +625,7 @@ async fn a_sweet_potato_is_named_and_why_shows_the_evidence() {
     let uploads = h.fake.uploads("sendPhoto");
     assert_eq!(uploads.len(), 1);
     assert_eq!(
-        png_size(&uploads[0].1),
+        support::png_size(&uploads[0].1),
         Some((448, 448)),
         "the crop the model saw, twice its size"
     );

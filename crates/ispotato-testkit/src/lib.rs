@@ -25,6 +25,15 @@ pub fn sample(name: &str) -> Vec<u8> {
     std::fs::read(root().join("samples").join(name)).expect("a bundled sample")
 }
 
+/// Width and height of a PNG, read from its IHDR chunk; `None` for anything that is not a PNG.
+pub fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") || bytes.len() < 24 {
+        return None;
+    }
+    let be = |at: usize| u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    Some((be(16), be(20)))
+}
+
 /// A fresh temporary folder for one test.
 pub fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ispotato-{name}-{}", std::process::id()));
