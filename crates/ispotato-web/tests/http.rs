@@ -625,6 +625,13 @@ async fn a_sweet_potato_is_named_and_the_evidence_map_is_shown_and_served() {
         why.contains("src=\"data:image/jpeg;base64,") && why.contains("Red: where I saw potato"),
         "{why}"
     );
+    // Shown with the verdict, so the chats' Why? memory keeps none of it.
+    let place = ispotato_core::prelude::ReplyPlace {
+        platform: ispotato_core::prelude::Platform::Web,
+        chat_id: "web".into(),
+        message_id: verdict_in(&page),
+    };
+    assert!(web.test.services.explanations.recall(&place).is_none());
 
     let doc = openapi(&web).await;
     let client = web.program();

@@ -247,7 +247,10 @@ impl Services {
     /// off the async runtime, and counts them as delivered. Failures are logged: the user
     /// already has the answer.
     pub async fn record_verdicts(&self, place: &ReplyPlace, judgement: &Judgement) {
-        self.explanations.remember(place, judgement);
+        // The web page shows the evidence with the verdict; the chats ask for it later.
+        if place.platform != Platform::Web {
+            self.explanations.remember(place, judgement);
+        }
         let platform = place.platform.as_str();
         let keep = self.store.keeps_images();
         let mut rows = Vec::new();
