@@ -121,12 +121,16 @@ pub struct KindHead {
 
 impl KindHead {
     pub fn scores(&self, features: &[f32]) -> KindScores {
+        KindScores::from_logits(self.logits(features))
+    }
+
+    /// One logit per kind, in [`Kind::ALL`] order whatever the card's order.
+    pub fn logits(&self, features: &[f32]) -> [f32; 4] {
         let mut logits = [f32::NEG_INFINITY; 4];
         for ((kind, row), bias) in self.labels.iter().zip(&self.weights).zip(&self.bias) {
-            logits[Kind::ALL.iter().position(|k| k == kind).unwrap_or(3)] =
-                row.iter().zip(features).map(|(w, f)| w * f).sum::<f32>() + bias;
+            logits[*kind as usize] = row.iter().zip(features).map(|(w, f)| w * f).sum::<f32>() + bias;
         }
-        KindScores::from_logits(logits)
+        logits
     }
 
     fn validate(&self, feature_dim: usize) -> Result<(), String> {

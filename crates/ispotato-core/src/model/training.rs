@@ -160,16 +160,7 @@ pub fn train_kinds(examples: &[Example], init: Option<&KindHead>, options: Train
 /// The temperature that minimises the four-way head's negative log-likelihood on `examples`
 /// (golden-section search over log T in [0.05, 20]), folded into a copy of the head.
 pub fn calibrate_kinds(head: &KindHead, examples: &[&Example]) -> (KindHead, f32) {
-    let logits: Vec<([f32; 4], Kind)> = examples
-        .iter()
-        .map(|e| {
-            let mut z = [0f32; 4];
-            for ((kind, row), bias) in head.labels.iter().zip(&head.weights).zip(&head.bias) {
-                z[*kind as usize] = row.iter().zip(&e.features).map(|(w, f)| w * f).sum::<f32>() + bias;
-            }
-            (z, e.kind)
-        })
-        .collect();
+    let logits: Vec<([f32; 4], Kind)> = examples.iter().map(|e| (head.logits(&e.features), e.kind)).collect();
     let nll = |log_t: f64| -> f64 {
         let t = log_t.exp() as f32;
         logits
