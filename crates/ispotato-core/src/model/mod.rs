@@ -8,7 +8,6 @@
 pub(crate) mod backend;
 pub(crate) mod card;
 pub(crate) mod classifier;
-pub mod depthwise;
 pub(crate) mod error;
 pub(crate) mod evaluation;
 pub(crate) mod explain;
@@ -28,6 +27,8 @@ pub use classifier::{
 pub use error::{ClassifyError, ModelError};
 pub use evaluation::{evaluate, kind_of_slice, scan_labelled_dir, EvalItem, EvalReport, KindReport};
 pub use explain::Evidence;
+/// The project's own depthwise convolution op for tract (its own crate, optimised in every build).
+pub use ispotato_depthwise as depthwise;
 pub use preprocess::{centre_offset, preprocess, resized_dims, tensor_from_crop};
 pub use training::{
     calibrate_kinds, fit_platt, fit_temperature, is_validation, kinds_accuracy, train_head, train_kinds, Example,

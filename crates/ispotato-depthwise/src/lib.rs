@@ -4,9 +4,9 @@
 //! decluttered graph so those layers run [`ChannelLastDepthwise`]: AVX-512F or AVX2+FMA
 //! kernels chosen at run time ([`Isa`]), a portable fallback, ReLU6 fused into the store.
 
-pub(crate) mod kernel;
-pub(crate) mod op;
-pub(crate) mod patch;
+mod kernel;
+mod op;
+mod patch;
 
 pub use kernel::Isa;
 pub use op::ChannelLastDepthwise;

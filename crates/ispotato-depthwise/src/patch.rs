@@ -4,14 +4,14 @@
 //! the channel axis, as tract's own `conv_nhwc` rewrite does: between two layers the optimiser
 //! cancels the pair, so activations stay channel-last through the network.
 
-use tract_onnx::prelude::*;
-use tract_onnx::tract_core::ops::binary::TypedBinOp;
-use tract_onnx::tract_core::ops::change_axes::AxisOp;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
-use tract_onnx::tract_core::ops::nn::DataFormat;
+use tract_core::ops::binary::TypedBinOp;
+use tract_core::ops::change_axes::AxisOp;
+use tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_core::ops::nn::DataFormat;
+use tract_core::prelude::*;
 
-use crate::model::depthwise::kernel::Isa;
-use crate::model::depthwise::op::ChannelLastDepthwise;
+use crate::kernel::Isa;
+use crate::op::ChannelLastDepthwise;
 
 /// Replaces every depthwise convolution the op can run, with `isa`'s kernel. Returns how many.
 /// Run it on a decluttered model, before tract's `conv_nhwc` rewrite (which would lower the

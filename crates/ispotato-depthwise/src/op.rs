@@ -1,10 +1,9 @@
 //! [`ChannelLastDepthwise`]: the project's own tract operator for a depthwise convolution over
 //! a channel-last `[N, H, W, C]` activation, with the ReLU6 that follows it fused in.
 
-use tract_onnx::prelude::*;
-use tract_onnx::tract_core::internal::*;
+use tract_core::internal::*;
 
-use crate::model::depthwise::kernel::{self, Isa, Run, Tap};
+use crate::kernel::{self, Isa, Run, Tap};
 
 /// The geometry of one depthwise layer, fixed when the graph is prepared. Inputs: the
 /// activation `[N, H, W, C]` (or `[H, W, C]`), the kernel tap-major `[KH * KW, C]`, the bias

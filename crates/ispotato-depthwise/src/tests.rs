@@ -2,10 +2,10 @@
 //! shapes, strides 1 and 2, every padding the network uses and the other ONNX ones, with and
 //! without the ReLU6 after it, on every kernel this CPU runs.
 
-use tract_onnx::prelude::*;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
-use tract_onnx::tract_core::ops::math::{max, min};
-use tract_onnx::tract_core::ops::nn::DataFormat;
+use tract_core::ops::cnn::{Conv, KernelFormat, PaddingSpec, PoolSpec};
+use tract_core::ops::math::{max, min};
+use tract_core::ops::nn::DataFormat;
+use tract_core::prelude::*;
 
 use super::{use_own_depthwise, Isa};
 
