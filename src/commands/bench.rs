@@ -38,6 +38,11 @@ struct Row {
     preprocess_image_crate_ms: f64,
     preprocess_fast_image_resize_ms: f64,
     inference_ms: f64,
+    /// One image judged as serving judges it (`Classifier::classify_prepared`, head and
+    /// evidence map included), and per image of a pair judged together as the workers judge two
+    /// waiting images (one batched run on onnxruntime, two runs on tract).
+    judge_ms: f64,
+    pair_judge_ms: f64,
     end_to_end_ms: f64,
     model_loaded_rss_mb: f64,
     peak_rss_mb: f64,
@@ -118,8 +123,9 @@ pub async fn run(
     println!("medians over {runs} runs per image, one thread; release build for real numbers");
     println!("decode = serving (big JPEGs reduced in the IDCT); full decode = every pixel (--jpeg-reduce-min-side 0)");
     println!("preproc = serving (Pillow-exact, crop window only); image-rs = image crate Triangle resize + crop (ratio = image-rs / preproc); fir = fast_image_resize of the fully decoded image + crop");
+    println!("judge = one image as serving judges it (backbone, head, evidence map); pair = per image of two judged together as the workers judge two waiting images (gain = judge / pair)");
     println!(
-        "{:<11} {:<11} {:>6} {:>10} {:>14} {:>11} {:>13} {:>8} {:>12} {:>12} {:>9} {:>12} {:>9}",
+        "{:<11} {:<11} {:>6} {:>10} {:>14} {:>11} {:>13} {:>8} {:>12} {:>12} {:>8} {:>8} {:>6} {:>9} {:>12} {:>9}",
         "size",
         "backend",
         "images",
@@ -130,13 +136,16 @@ pub async fn run(
         "ratio",
         "fir ms",
         "inference ms",
+        "judge ms",
+        "pair ms",
+        "gain",
         "e2e ms",
         "model RSS MB",
         "peak MB"
     );
     for r in &rows {
         println!(
-            "{:<11} {:<11} {:>6} {:>10.2} {:>14.2} {:>11.2} {:>13.2} {:>7.1}x {:>12.2} {:>12.2} {:>9.2} {:>12.1} {:>9.1}",
+            "{:<11} {:<11} {:>6} {:>10.2} {:>14.2} {:>11.2} {:>13.2} {:>7.1}x {:>12.2} {:>12.2} {:>8.2} {:>8.2} {:>5.2}x {:>9.2} {:>12.1} {:>9.1}",
             r.size,
             r.backend,
             r.images,
@@ -147,6 +156,9 @@ pub async fn run(
             r.preprocess_image_crate_ms / r.preprocess_ms.max(1e-9),
             r.preprocess_fast_image_resize_ms,
             r.inference_ms,
+            r.judge_ms,
+            r.pair_judge_ms,
+            r.judge_ms / r.pair_judge_ms.max(1e-9),
             r.end_to_end_ms,
             r.model_loaded_rss_mb,
             r.peak_rss_mb
@@ -198,7 +210,7 @@ fn measure(
         jpeg_reduce_min_side: 0,
         ..*limits
     };
-    let mut dec_full = vec![];
+    let (mut dec_full, mut judge, mut pair_judge) = (vec![], vec![], vec![]);
     let (mut dec, mut pre, mut pre_ref, mut pre_fir, mut inf, mut e2e) =
         (vec![], vec![], vec![], vec![], vec![], vec![]);
     for path in files {
@@ -218,6 +230,13 @@ fn measure(
             let t5 = Instant::now();
             std::hint::black_box(preprocess_fast_image_resize(full.rgb(), recipe));
             let t6 = Instant::now();
+            let lone = vec![classifier.prepare(&image)];
+            let pair = vec![classifier.prepare(&image), classifier.prepare(&image)];
+            let t7 = Instant::now();
+            std::hint::black_box(classifier.classify_prepared(lone));
+            let t8 = Instant::now();
+            std::hint::black_box(classifier.classify_prepared(pair));
+            let t9 = Instant::now();
             if run > 0 {
                 dec.push(t1 - t0);
                 pre.push(t2 - t1);
@@ -226,6 +245,8 @@ fn measure(
                 pre_ref.push(t4 - t3);
                 dec_full.push(t5 - t4);
                 pre_fir.push(t6 - t5);
+                judge.push(t8 - t7);
+                pair_judge.push((t9 - t8) / 2);
             }
         }
     }
@@ -240,6 +261,8 @@ fn measure(
         preprocess_image_crate_ms: median(pre_ref),
         preprocess_fast_image_resize_ms: median(pre_fir),
         inference_ms: median(inf),
+        judge_ms: median(judge),
+        pair_judge_ms: median(pair_judge),
         end_to_end_ms: median(e2e),
         model_loaded_rss_mb,
         peak_rss_mb: proc_status_mb("VmHWM:"),

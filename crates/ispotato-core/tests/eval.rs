@@ -5,7 +5,7 @@ mod common;
 
 use std::path::PathBuf;
 
-use ispotato_core::model::{evaluate, scan_labelled_dir, KindScores, Label, Timings, Verdict};
+use ispotato_core::model::{evaluate, scan_labelled_dir, EvalItem, KindScores, Label, Timings, Verdict};
 
 fn make_folder(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("ispotato-eval-{test}-{}", std::process::id()));
@@ -26,35 +26,29 @@ fn make_folder(test: &str) -> PathBuf {
     dir
 }
 
+/// The scorer: the probability its file name carries (`{i}_{percent}`), with `kinds` as given; a
+/// name without one is an unreadable image.
+fn scored_by_name(item: &EvalItem, kinds: Option<KindScores>) -> Result<Verdict, String> {
+    let name = item.path.file_stem().unwrap().to_string_lossy().into_owned();
+    let percent = name.split('_').nth(1).unwrap();
+    let p = percent.parse::<f32>().map_err(|_| "unreadable".to_string())? / 100.0;
+    Ok(Verdict {
+        label: Label::from_probability(p, 0.2, 0.8),
+        probability: p,
+        model_version: "test".into(),
+        placeholder_model: false,
+        blank: false,
+        kinds,
+        timings: Timings::default(),
+    })
+}
+
 #[test]
 fn evaluation_aggregates_exactly() {
     let dir = make_folder("aggregates");
     let items = scan_labelled_dir(&dir).unwrap();
     assert_eq!(items.len(), 10);
-    let report = evaluate(
-        &items,
-        "test",
-        |item| {
-            let name = item.path.file_stem().unwrap().to_string_lossy().into_owned();
-            let p: f32 = name
-                .split('_')
-                .nth(1)
-                .unwrap()
-                .parse::<f32>()
-                .map_err(|_| "unreadable".to_string())?
-                / 100.0;
-            Ok(Verdict {
-                label: Label::from_probability(p, 0.2, 0.8),
-                probability: p,
-                model_version: "test".into(),
-                placeholder_model: false,
-                blank: false,
-                kinds: None,
-                timings: Timings::default(),
-            })
-        },
-        || {},
-    );
+    let report = evaluate(&items, "test", |item| scored_by_name(item, None), || {});
     // potato: 0.95 P, 0.90 P, 0.50 U, 0.10 N; not_potato: 0.05 N, 0.15 N, 0.85 P; sweet: 0.30 U, 0.02 N.
     assert_eq!(report.n, 9);
     assert_eq!(report.errors, 1);
@@ -109,13 +103,6 @@ fn the_four_way_head_is_scored_against_the_folders() {
         "test",
         |item| {
             let name = item.path.file_stem().unwrap().to_string_lossy().into_owned();
-            let p = name
-                .split('_')
-                .nth(1)
-                .unwrap()
-                .parse::<f32>()
-                .map_err(|_| "unreadable".to_string())?
-                / 100.0;
             // Logits in Kind::ALL order (potato, sweet potato, potato dish, other).
             let logits = match (item.slice.as_str(), name.as_str()) {
                 ("potato", _) => [4.0, 0.0, 0.0, 0.0],
@@ -123,15 +110,7 @@ fn the_four_way_head_is_scored_against_the_folders() {
                 ("not_potato", "0_05") => [0.0, 0.0, 4.0, 0.0],
                 _ => [0.0, 0.0, 0.0, 4.0],
             };
-            Ok(Verdict {
-                label: Label::from_probability(p, 0.2, 0.8),
-                probability: p,
-                model_version: "test".into(),
-                placeholder_model: false,
-                blank: false,
-                kinds: Some(KindScores::from_logits(logits)),
-                timings: Timings::default(),
-            })
+            scored_by_name(item, Some(KindScores::from_logits(logits)))
         },
         || {},
     );

@@ -145,6 +145,86 @@ fn concurrent_callers_get_the_features_of_a_lone_caller_on_every_backend() {
     }
 }
 
+/// Waiting images run as one batch where the backend is faster that way (onnxruntime: two at a
+/// time; tract: one), and every image gets the verdict and evidence it gets alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_is_judged_in_batches_with_the_verdicts_of_lone_images_on_every_backend() {
+    let (dir, json) = fixtures();
+    let files: Vec<Vec<u8>> = json["fixtures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(4)
+        .map(|f| std::fs::read(dir.join(f["file"].as_str().unwrap())).unwrap())
+        .collect();
+    assert_eq!(files.len(), 4);
+    for backend in backends() {
+        let classifier = Arc::new(Classifier::load_on(&card_path(), &backend).expect("model loads"));
+        let batches = backend.backend == Backend::OnnxRuntime;
+        assert_eq!(
+            classifier.batch_limit(),
+            if batches { 2 } else { 1 },
+            "{}",
+            backend.backend
+        );
+        let limits = IngestLimits::default();
+        let alone: Vec<_> = files
+            .iter()
+            .map(|bytes| {
+                classifier
+                    .classify_seen(&ispotato_core::image::decode(bytes, &limits).unwrap())
+                    .unwrap()
+            })
+            .collect();
+        // One worker, held busy while the four images queue up behind it.
+        let queue = InferenceQueue::new(classifier.clone(), 1, 8);
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let held = queue.take_place().unwrap();
+        let blocker = tokio::spawn(held.run(move |_| gate.recv().ok()));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let mut waiting = Vec::new();
+        for bytes in &files {
+            let place = queue.take_place().unwrap();
+            waiting.push(tokio::spawn(place.decode_and_classify(Arc::new(bytes.clone()), limits)));
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        let mut judged = Vec::new();
+        for job in waiting {
+            judged.push(job.await.unwrap().expect("judged").0);
+        }
+        for (i, (seen, lone)) in judged.iter().zip(&alone).enumerate() {
+            let (a, b) = (&seen.verdict, &lone.verdict);
+            assert!(
+                (a.probability - b.probability).abs() <= 1e-4,
+                "{} image {i}",
+                backend.backend
+            );
+            assert_eq!(
+                (a.label, a.kinds.map(|k| k.best())),
+                (b.label, b.kinds.map(|k| k.best()))
+            );
+            let (e, f) = (seen.evidence.as_ref(), lone.evidence.as_ref());
+            assert_eq!(e.is_some(), f.is_some());
+            if let (Some(e), Some(f)) = (e, f) {
+                assert!((e.logit() - f.logit()).abs() <= 1e-3, "{} image {i}", backend.backend);
+            }
+            assert_eq!(seen.view, lone.view);
+        }
+        if batches {
+            // Images judged together share one run, so each is charged the same half of it.
+            let took = |i: usize| judged[i].verdict.timings.inference;
+            assert!(
+                took(0) == took(1) && took(2) == took(3),
+                "{:?}",
+                (0..4).map(took).collect::<Vec<_>>()
+            );
+        }
+        assert_eq!(queue.depth(), 0);
+    }
+}
+
 /// Serving runs all 16 depthwise layers of EfficientNet-Lite0 on the project's own op, each with
 /// its ReLU6 fused (no separate clamp pass left), on the best kernel this CPU has.
 #[test]

@@ -48,6 +48,14 @@ async fn api(
     (status, body, headers)
 }
 
+/// The page's form as a browser posts it: the page's token, one image file, the empty URL field.
+fn page_form(csrf: &str, name: &str, bytes: Vec<u8>) -> reqwest::multipart::Form {
+    reqwest::multipart::Form::new()
+        .text("csrf", csrf.to_string())
+        .part("image", image_part(name, bytes))
+        .text("url", "")
+}
+
 #[tokio::test]
 async fn the_page_sets_a_browser_cookie_and_strict_security_headers() {
     let web = spawn_web("page", |_| {}, |_| {}).await;
@@ -101,10 +109,7 @@ async fn a_form_post_judges_then_votes_change_and_stats_count_them() {
     let web = spawn_web("form", |_| {}, |_| {}).await;
     let browser = web.browser();
     let csrf = open_page(&web, &browser).await;
-    let form = reqwest::multipart::Form::new()
-        .text("csrf", csrf.clone())
-        .part("image", image_part("spud.jpg", sample(POTATO)))
-        .text("url", "");
+    let form = page_form(&csrf, "spud.jpg", sample(POTATO));
     let response = browser.post(web.url("/judge")).multipart(form).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let page = response.text().await.unwrap();
@@ -165,9 +170,7 @@ async fn a_form_post_judges_then_votes_change_and_stats_count_them() {
     );
 
     // The script's request gets the result alone, to swap in.
-    let form = reqwest::multipart::Form::new()
-        .text("csrf", csrf)
-        .part("image", image_part("peppers.jpg", sample(NOT_POTATO)));
+    let form = page_form(&csrf, "peppers.jpg", sample(NOT_POTATO));
     let fragment = browser
         .post(web.url("/judge"))
         .header("x-requested-with", "fetch")
@@ -453,9 +456,7 @@ async fn too_large_uploads_are_refused_before_the_whole_body_is_read() {
     let browser = web.browser();
     let csrf = open_page(&web, &browser).await;
     let big = vec![0xAB; 400 * 1024];
-    let form = reqwest::multipart::Form::new()
-        .text("csrf", csrf)
-        .part("image", image_part("big.jpg", big));
+    let form = page_form(&csrf, "big.jpg", big);
     let page = browser.post(web.url("/judge")).multipart(form).send().await.unwrap();
     assert_eq!(page.status(), 413);
     assert!(page.text().await.unwrap().contains("too large"));
@@ -597,10 +598,7 @@ async fn a_sweet_potato_is_named_and_the_evidence_map_is_shown_and_served() {
     let web = spawn_web("kinds", |_| {}, |_| {}).await;
     let browser = web.browser();
     let csrf = open_page(&web, &browser).await;
-    let form = reqwest::multipart::Form::new()
-        .text("csrf", csrf.clone())
-        .part("image", image_part("sweet.jpg", sample("sweet_potatoes.jpg")))
-        .text("url", "");
+    let form = page_form(&csrf, "sweet.jpg", sample("sweet_potatoes.jpg"));
     let page = browser
         .post(web.url("/judge"))
         .multipart(form)

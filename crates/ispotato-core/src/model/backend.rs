@@ -117,6 +117,27 @@ impl Backbone {
         }
     }
 
+    /// How many images one run should take at most: on onnxruntime batch 2 costs 7% less per
+    /// image than two lone runs (batch 4, 3%); on tract a batch costs more per image than lone
+    /// runs (docs/benchmarks.md, "Batching, both backends").
+    pub(crate) fn batch_limit(&self) -> usize {
+        match self {
+            Self::Tract(_) => 1,
+            #[cfg(feature = "onnxruntime")]
+            Self::OnnxRuntime(_) => 2,
+        }
+    }
+
+    /// Runs the backbone on several preprocessed inputs: one [`BackboneRun`] per input, in
+    /// order. One batched run on backends that batch, lone runs on the others.
+    pub(crate) fn run_batch(&self, inputs: Vec<tract_ndarray::Array4<f32>>) -> Result<Vec<BackboneRun>, String> {
+        match self {
+            Self::Tract(_) => inputs.into_iter().map(|input| self.run(input)).collect(),
+            #[cfg(feature = "onnxruntime")]
+            Self::OnnxRuntime(backbone) => backbone.run_batch(inputs),
+        }
+    }
+
     /// Runs the backbone on one preprocessed input: the pooled features, and the last feature
     /// map where this backend yields it.
     pub(crate) fn run(&self, input: tract_ndarray::Array4<f32>) -> Result<BackboneRun, String> {

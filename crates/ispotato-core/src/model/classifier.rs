@@ -167,17 +167,27 @@ impl Classifier {
     /// Runs the backbone on `view` (the model's input, as [`Seen::view`] holds it): the pooled
     /// features and, where the backend yields the last feature map, the evidence map.
     pub fn look_at(&self, view: &RgbImage) -> Result<(Vec<f32>, Option<Evidence>), ClassifyError> {
-        let tensor = tensor_from_crop(view, &self.card.input);
+        self.look_at_tensor(tensor_from_crop(view, &self.card.input))
+    }
+
+    /// [`look_at`](Self::look_at) for a view already normalised into the model's input tensor.
+    fn look_at_tensor(
+        &self,
+        tensor: tract_ndarray::Array4<f32>,
+    ) -> Result<(Vec<f32>, Option<Evidence>), ClassifyError> {
         let run = self.backbone.run(tensor).map_err(ClassifyError::Inference)?;
-        let evidence = match run.map.map(|map| Evidence::from_map(map.view(), &self.card.head)) {
+        Ok((run.features, self.evidence(run.map)))
+    }
+
+    fn evidence(&self, map: Option<tract_ndarray::ArrayD<f32>>) -> Option<Evidence> {
+        match map.map(|map| Evidence::from_map(map.view(), &self.card.head)) {
             Some(Ok(evidence)) => Some(evidence),
             Some(Err(detail)) => {
                 tracing::warn!(%detail, "no evidence map for this image");
                 None
             }
             None => None,
-        };
-        Ok((run.features, evidence))
+        }
     }
 
     /// Calibrated P(potato) from backbone features.
@@ -201,40 +211,94 @@ impl Classifier {
     /// resized centre crop, before normalisation) and, where the backend yields the last
     /// feature map, the evidence map, for front ends that show them.
     pub fn classify_seen(&self, image: &ValidatedImage) -> Result<Seen, ClassifyError> {
+        self.classify_prepared(vec![self.prepare(image)])
+            .pop()
+            .unwrap_or_else(|| Err(ClassifyError::Inference("no verdict for the image".into())))
+    }
+
+    /// How many waiting images one backbone run should take at most: more than one where this
+    /// backend judges a batch faster per image than lone images (docs/benchmarks.md), so the
+    /// serving workers batch only there. Never a reason to wait for a second image.
+    pub fn batch_limit(&self) -> usize {
+        self.backbone.batch_limit()
+    }
+
+    /// The first half of [`classify_seen`](Self::classify_seen): the image resized, cropped and
+    /// normalised into the model's input, ready to run alone or in a batch.
+    pub fn prepare(&self, image: &ValidatedImage) -> Prepared {
         let started = Instant::now();
         let view = resize_and_crop(image.rgb(), &self.card.input);
-        let preprocessed = Instant::now();
-        let (features, evidence) = self.look_at(&view)?;
-        let probability = self.probability(&features);
-        let kinds = self.card.kinds.as_ref().map(|head| head.scores(&features));
-        if !probability.is_finite() || kinds.is_some_and(|k| !k.is_finite()) {
-            // A NaN would read as "unsure" and be stored; no verdict is better than a wrong one.
-            return Err(ClassifyError::Inference(format!(
-                "model {} produced a non-finite score",
-                self.card.version
-            )));
-        }
-        let inference = preprocessed.elapsed();
-        let blank = image.is_blank();
-        let verdict = Verdict {
-            label: if blank { Label::Unsure } else { self.label(probability) },
-            blank,
-            probability,
-            model_version: self.card.version.clone(),
-            placeholder_model: self.card.placeholder,
-            kinds,
-            timings: Timings {
-                decode: image.decode_time(),
-                preprocess: preprocessed - started,
-                inference,
-            },
-        };
-        Ok(Seen {
-            verdict,
+        let tensor = tensor_from_crop(&view, &self.card.input);
+        Prepared {
             view,
-            evidence,
-        })
+            tensor,
+            blank: image.is_blank(),
+            decode: image.decode_time(),
+            preprocess: started.elapsed(),
+        }
     }
+
+    /// The second half of [`classify_seen`](Self::classify_seen): one backbone run over all of
+    /// `batch` (see [`batch_limit`](Self::batch_limit)), then each image's verdict, in order, as
+    /// a lone run gives it. Each verdict's inference time is its share of the run.
+    pub fn classify_prepared(&self, batch: Vec<Prepared>) -> Vec<Result<Seen, ClassifyError>> {
+        let started = Instant::now();
+        let n = batch.len();
+        let (tensors, rest): (Vec<_>, Vec<_>) = batch
+            .into_iter()
+            .map(|p| (p.tensor, (p.view, p.blank, p.decode, p.preprocess)))
+            .unzip();
+        let runs = match self.backbone.run_batch(tensors) {
+            Ok(runs) if runs.len() == n => runs,
+            Ok(runs) => {
+                let detail = format!("the backbone answered {} of {n} images", runs.len());
+                return (0..n).map(|_| Err(ClassifyError::Inference(detail.clone()))).collect();
+            }
+            Err(detail) => return (0..n).map(|_| Err(ClassifyError::Inference(detail.clone()))).collect(),
+        };
+        let inference = started.elapsed() / n.max(1) as u32;
+        runs.into_iter()
+            .zip(rest)
+            .map(|(run, (view, blank, decode, preprocess))| {
+                let probability = self.probability(&run.features);
+                let kinds = self.card.kinds.as_ref().map(|head| head.scores(&run.features));
+                if !probability.is_finite() || kinds.is_some_and(|k| !k.is_finite()) {
+                    // A NaN would read as "unsure" and be stored; no verdict is better than a wrong one.
+                    return Err(ClassifyError::Inference(format!(
+                        "model {} produced a non-finite score",
+                        self.card.version
+                    )));
+                }
+                let verdict = Verdict {
+                    label: if blank { Label::Unsure } else { self.label(probability) },
+                    blank,
+                    probability,
+                    model_version: self.card.version.clone(),
+                    placeholder_model: self.card.placeholder,
+                    kinds,
+                    timings: Timings {
+                        decode,
+                        preprocess,
+                        inference,
+                    },
+                };
+                Ok(Seen {
+                    verdict,
+                    view,
+                    evidence: self.evidence(run.map),
+                })
+            })
+            .collect()
+    }
+}
+
+/// An image made ready for the backbone by [`Classifier::prepare`].
+pub struct Prepared {
+    view: RgbImage,
+    tensor: tract_ndarray::Array4<f32>,
+    blank: bool,
+    decode: Duration,
+    preprocess: Duration,
 }
 
 /// A verdict with what the model saw.

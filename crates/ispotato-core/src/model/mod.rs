@@ -22,7 +22,8 @@ pub(crate) mod verdict;
 pub use backend::{Backend, BackendChoice};
 pub use card::{Calibration, InputRecipe, KindHead, LinearHead, ModelCard, PLATT_METHOD};
 pub use classifier::{
-    asset_candidates, locate_model, optimised_backbone, serving_backbone, Classifier, Layout, Seen, DEFAULT_CARD,
+    asset_candidates, locate_model, optimised_backbone, serving_backbone, Classifier, Layout, Prepared, Seen,
+    DEFAULT_CARD,
 };
 pub use error::{ClassifyError, ModelError};
 pub use evaluation::{evaluate, kind_of_slice, scan_labelled_dir, EvalItem, EvalReport, KindReport};

@@ -12,7 +12,7 @@ use ort::session::builder::{GraphOptimizationLevel, PrepackedWeights};
 use ort::session::Session;
 use ort::value::Tensor;
 use prost::Message;
-use tract_onnx::pb::{type_proto, ModelProto, TypeProto, ValueInfoProto};
+use tract_onnx::pb::{tensor_shape_proto, type_proto, ModelProto, TypeProto, ValueInfoProto};
 
 use crate::model::backend::BackboneRun;
 
@@ -60,7 +60,7 @@ pub(crate) struct OrtBackbone {
 impl OrtBackbone {
     pub(crate) fn load(lib: &Path, onnx: &[u8], shape: [usize; 4]) -> Result<Self, String> {
         let environment = environment(lib)?;
-        let onnx = with_feature_map_output(onnx)?;
+        let onnx = serving_onnx(onnx)?;
         let onnx = onnx.as_slice();
         let prepacked = PrepackedWeights::new();
         let count = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -88,8 +88,34 @@ impl OrtBackbone {
     }
 
     pub(crate) fn run(&self, input: tract_onnx::prelude::tract_ndarray::Array4<f32>) -> Result<BackboneRun, String> {
-        let (data, _) = input.into_raw_vec_and_offset();
-        let tensor = Tensor::from_array((self.shape, data)).map_err(|e| format!("onnxruntime: {e}"))?;
+        let mut runs = self.run_batch(vec![input])?;
+        runs.pop()
+            .ok_or_else(|| "onnxruntime: no output for the image".to_string())
+    }
+
+    /// Runs the backbone on several preprocessed inputs as one batch (the model's batch axis is
+    /// made free at load): one [`BackboneRun`] per input, in order, each as a lone run gives it.
+    pub(crate) fn run_batch(
+        &self,
+        inputs: Vec<tract_onnx::prelude::tract_ndarray::Array4<f32>>,
+    ) -> Result<Vec<BackboneRun>, String> {
+        let n = inputs.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let mut data = Vec::with_capacity(n * self.shape.iter().skip(1).product::<usize>());
+        for input in inputs {
+            if input.shape() != &self.shape[..] {
+                return Err(format!(
+                    "onnxruntime: an input is {:?}, not {:?}",
+                    input.shape(),
+                    self.shape
+                ));
+            }
+            data.extend(input.into_raw_vec_and_offset().0);
+        }
+        let shape = [n, self.shape[1], self.shape[2], self.shape[3]];
+        let tensor = Tensor::from_array((shape, data)).map_err(|e| format!("onnxruntime: {e}"))?;
         let mut session = self.take();
         let outputs = session
             .run(ort::inputs![tensor])
@@ -99,33 +125,66 @@ impl OrtBackbone {
         let (_, features) = first
             .try_extract_tensor::<f32>()
             .map_err(|e| format!("onnxruntime: {e}"))?;
-        let map = match values.next() {
+        let features = split_batch(features, n, "the features")?;
+        let maps = match values.next() {
             Some(map) => {
                 let (shape, data) = map
                     .try_extract_tensor::<f32>()
                     .map_err(|e| format!("onnxruntime: {e}"))?;
-                let shape: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
-                Some(
-                    tract_onnx::prelude::tract_ndarray::ArrayD::from_shape_vec(shape, data.to_vec())
-                        .map_err(|e| format!("onnxruntime: the feature map: {e}"))?,
-                )
+                // Each image's map keeps the batch-1 shape, `[1, C, H, W]`.
+                let mut one: Vec<usize> = shape.iter().map(|&d| d.max(0) as usize).collect();
+                if one.first() != Some(&n) {
+                    return Err(format!("onnxruntime: the feature map is {one:?} for {n} images"));
+                }
+                one[0] = 1;
+                split_batch(data, n, "the feature map")?
+                    .into_iter()
+                    .map(|cells| {
+                        tract_onnx::prelude::tract_ndarray::ArrayD::from_shape_vec(one.clone(), cells)
+                            .map(Some)
+                            .map_err(|e| format!("onnxruntime: the feature map: {e}"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?
             }
-            None => None,
+            None => vec![None; n],
         };
-        Ok(BackboneRun {
-            features: features.to_vec(),
-            map,
-        })
+        Ok(features
+            .into_iter()
+            .zip(maps)
+            .map(|(features, map)| BackboneRun { features, map })
+            .collect())
     }
 }
 
-/// The ONNX model with a second output, the input of its global pool (the last feature map),
-/// so one run also yields the evidence map. A model without a global pool is returned as is.
-fn with_feature_map_output(onnx: &[u8]) -> Result<Vec<u8>, String> {
+/// `data`, a batch of `n` images' outputs laid end to end, cut into one vector per image.
+fn split_batch(data: &[f32], n: usize, what: &str) -> Result<Vec<Vec<f32>>, String> {
+    if n == 0 || !data.len().is_multiple_of(n) {
+        return Err(format!("onnxruntime: {what} hold {} values for {n} images", data.len()));
+    }
+    Ok(data.chunks(data.len() / n).map(<[f32]>::to_vec).collect())
+}
+
+/// The ONNX model as the backend runs it: its batch axis free (the export pins it to 1; no node
+/// of the backbone depends on it: Conv, Clip, Add, GlobalAveragePool, Flatten), so waiting
+/// images can run as one batch, and a second output, the input of its global pool (the last
+/// feature map), so one run also yields the evidence map. A model without a graph is returned
+/// as is; one without a global pool gets no second output.
+fn serving_onnx(onnx: &[u8]) -> Result<Vec<u8>, String> {
     let mut model = ModelProto::decode(onnx).map_err(|e| format!("cannot read the ONNX model: {e}"))?;
     let Some(graph) = model.graph.as_mut() else {
         return Ok(onnx.to_vec());
     };
+    for value in graph.input.iter_mut().chain(graph.output.iter_mut()) {
+        let dims = value.r#type.as_mut().and_then(|t| match t.value.as_mut() {
+            Some(type_proto::Value::TensorType(tensor)) => tensor.shape.as_mut(),
+            _ => None,
+        });
+        if let Some(first) = dims.and_then(|shape| shape.dim.first_mut()) {
+            first.value = Some(tensor_shape_proto::dimension::Value::DimParam("N".into()));
+        }
+    }
+    // Shapes inferred at export were recorded for batch 1; onnxruntime infers them again.
+    graph.value_info.clear();
     let Some(map) = graph
         .node
         .iter()

@@ -10,10 +10,8 @@ use std::time::Duration;
 
 use image::RgbImage;
 
-use crate::image::decode::decode;
 use crate::image::error::IngestError;
 use crate::image::ingest::{ImageSource, Ingestor};
-use crate::model::classifier::Seen;
 use crate::model::error::ClassifyError;
 use crate::model::explain::Evidence;
 use crate::model::verdict::Verdict;
@@ -129,14 +127,9 @@ impl Judge {
     /// Decodes (with the ingest guards) and classifies `bytes` in the place's worker slot.
     async fn classify(&self, place: Place, bytes: Vec<u8>) -> Result<Judged, JudgeError> {
         let bytes = Arc::new(bytes);
-        let limits = *self.ingestor.limits();
-        let for_job = bytes.clone();
         let (seen, sha256) = place
-            .run(move |classifier| -> Result<(Seen, String), JudgeError> {
-                let image = decode(&for_job, &limits)?;
-                Ok((classifier.classify_seen(&image)?, image.sha256_hex()))
-            })
-            .await??;
+            .decode_and_classify(bytes.clone(), *self.ingestor.limits())
+            .await?;
         Ok(Judged {
             verdict: seen.verdict,
             sha256,

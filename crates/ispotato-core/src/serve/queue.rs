@@ -7,15 +7,18 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::model::classifier::Classifier;
+use crate::image::decode::decode;
+use crate::image::limits::IngestLimits;
+use crate::model::classifier::{Classifier, Seen};
 use crate::model::error::{ClassifyError, ModelError};
-use crate::serve::worker_pool::WorkerPool;
+use crate::serve::judge::JudgeError;
+use crate::serve::worker_pool::{Work, WorkerPool};
 
 #[derive(Clone)]
 pub struct InferenceQueue {
     classifier: Arc<RwLock<Arc<Classifier>>>,
     admitted: Arc<Semaphore>,
-    workers: WorkerPool,
+    workers: WorkerPool<InferenceJob>,
     capacity: usize,
 }
 
@@ -101,13 +104,112 @@ impl Place {
         // The place is given back when the job has run, not when the caller stops waiting: a
         // cancelled request cannot let more than `capacity` jobs pile up on the workers.
         let permit = self.permit;
-        self.queue
-            .workers
-            .run_in_lane(&self.lane, move || {
-                let _permit = permit;
-                job(&classifier)
-            })
-            .await
-            .map_err(|e| ClassifyError::Inference(e.to_string()))
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job = InferenceJob::Run(Box::new(move || {
+            let answer = job(&classifier);
+            // Given back before the answer, so a caller that has its answer finds its place free.
+            drop(permit);
+            let _ = done.send(answer);
+        }));
+        self.queue.submit(&self.lane, job)?;
+        result.await.map_err(|_| stopped())
+    }
+
+    /// Decodes `bytes` under `limits` and classifies the image with the model serving now, in
+    /// the lane's turn, like [`run`](Self::run); the image's SHA-256 comes with the verdict. Where
+    /// the backend judges a batch faster per image ([`Classifier::batch_limit`]), images already
+    /// waiting behind busy workers run with it as one batch; a lone image never waits for one.
+    pub async fn decode_and_classify(
+        self,
+        bytes: Arc<Vec<u8>>,
+        limits: IngestLimits,
+    ) -> Result<(Seen, String), JudgeError> {
+        let (reply, result) = tokio::sync::oneshot::channel();
+        let job = InferenceJob::Classify(ClassifyJob {
+            classifier: self.queue.classifier(),
+            bytes,
+            limits,
+            reply,
+            permit: self.permit,
+        });
+        self.queue.submit(&self.lane, job)?;
+        result.await.map_err(|_| stopped())?
+    }
+}
+
+impl InferenceQueue {
+    fn submit(&self, lane: &str, job: InferenceJob) -> Result<(), ClassifyError> {
+        self.workers.submit(lane, job).map_err(|_| stopped())
+    }
+}
+
+fn stopped() -> ClassifyError {
+    ClassifyError::Inference(crate::serve::worker_pool::PoolStopped.to_string())
+}
+
+/// What the inference workers run.
+enum InferenceJob {
+    /// Any CPU-bound work with the model: runs alone.
+    Run(Box<dyn FnOnce() + Send + 'static>),
+    /// One image to decode and judge: runs with other waiting images where that is faster.
+    Classify(ClassifyJob),
+}
+
+struct ClassifyJob {
+    classifier: Arc<Classifier>,
+    bytes: Arc<Vec<u8>>,
+    limits: IngestLimits,
+    reply: tokio::sync::oneshot::Sender<Result<(Seen, String), JudgeError>>,
+    /// The queue place, given back as the job answers.
+    permit: OwnedSemaphorePermit,
+}
+
+impl ClassifyJob {
+    fn answer(self, result: Result<(Seen, String), JudgeError>) {
+        drop(self.permit);
+        let _ = self.reply.send(result);
+    }
+}
+
+impl Work for InferenceJob {
+    fn room(&self) -> usize {
+        match self {
+            Self::Run(_) => 0,
+            Self::Classify(job) => job.classifier.batch_limit().saturating_sub(1),
+        }
+    }
+
+    /// Images judged by the same model (a reload between them makes two).
+    fn joins(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Classify(a), Self::Classify(b)) => Arc::ptr_eq(&a.classifier, &b.classifier),
+            _ => false,
+        }
+    }
+
+    fn run(jobs: Vec<Self>) {
+        let mut images = Vec::new();
+        for job in jobs {
+            match job {
+                Self::Run(run) => run(),
+                Self::Classify(job) => match decode(&job.bytes, &job.limits) {
+                    // An image that fails its guards is answered at once.
+                    Err(e) => job.answer(Err(e.into())),
+                    Ok(image) => images.push((image, job)),
+                },
+            }
+        }
+        let Some((_, first)) = images.first() else {
+            return;
+        };
+        let classifier = first.classifier.clone();
+        if images.len() > 1 {
+            tracing::debug!(images = images.len(), "judging waiting images as one batch");
+        }
+        let prepared = images.iter().map(|(image, _)| classifier.prepare(image)).collect();
+        let seen = classifier.classify_prepared(prepared);
+        for ((image, job), seen) in images.into_iter().zip(seen) {
+            job.answer(seen.map(|seen| (seen, image.sha256_hex())).map_err(Into::into));
+        }
     }
 }
