@@ -307,6 +307,10 @@ pub struct RunArgs {
     /// Images waiting for the classifier before new ones get "busy".
     #[arg(long, env = "ISPOTATO_QUEUE_CAPACITY", default_value_t = 32)]
     pub queue_capacity: usize,
+    /// Judge two images as one batch when they wait behind busy workers, on backends where that
+    /// is faster per image (onnxruntime: 2-4% less time per image, ~30 MB more peak memory).
+    #[arg(long, env = "ISPOTATO_BATCH_WAITING", value_parser = clap::builder::BoolishValueParser::new(), default_value_t = false)]
+    pub batch_waiting: bool,
     /// Admin HTTP listener (/healthz, /readyz, /metrics); "off" to disable. Keep it private.
     #[arg(long, env = "ISPOTATO_ADMIN_LISTEN", default_value = "127.0.0.1:9184")]
     pub admin_listen: crate::admin::AdminListen,

@@ -39,6 +39,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("limits.user_images_per_minute", "user_images_per_minute"),
     ("limits.global_images_per_minute", "global_images_per_minute"),
     ("limits.queue_capacity", "queue_capacity"),
+    ("limits.batch_waiting", "batch_waiting"),
     ("limits.drain_seconds", "drain_seconds"),
     ("admin.listen", "admin_listen"),
     ("admin.token_file", "admin_token_file"),
@@ -406,7 +407,7 @@ mod tests {
     #[test]
     fn the_file_sets_options_under_the_command_line() {
         let text = "ingest:\n  max_bytes: 1000\n  allow_loopback: true\nfeedback:\n  image_retention: 2h\n\
-                    limits:\n  queue_capacity: 7\nadmin:\n  listen: \"off\"\nlog_format: json\n\
+                    limits:\n  queue_capacity: 7\n  batch_waiting: true\nadmin:\n  listen: \"off\"\nlog_format: json\n\
                     discord:\n  shards: 0-1/4\n  auto_channels: [1, 2]\nweb:\n  trusted_proxies: [10.0.0.2]\n";
         let c = cli(text, &["ispotato", "run"]).unwrap();
         assert_eq!(c.global.limits.max_bytes, 1000);
@@ -415,6 +416,7 @@ mod tests {
         assert!(matches!(c.global.log_format, crate::cli::LogFormat::Json));
         let run = run_args(&c);
         assert_eq!(run.queue_capacity, 7);
+        assert!(run.batch_waiting);
         assert_eq!(run.admin_listen, crate::admin::AdminListen::Off);
         assert_eq!(run.discord_shards, "0-1/4".parse::<ispotato_discord::Shards>().unwrap());
         assert_eq!(run.discord_auto_channels, vec![1, 2]);

@@ -97,6 +97,7 @@ pub fn services(global: &GlobalArgs, args: &RunArgs) -> anyhow::Result<Services>
         fetch: fetch_config(&global.limits),
         workers: workers(),
         queue_capacity: args.queue_capacity,
+        batch_waiting: args.batch_waiting,
         database,
         salt,
         trivia: trivia_path(global)?,

@@ -177,7 +177,7 @@ async fn a_backlog_is_judged_in_batches_with_the_verdicts_of_lone_images_on_ever
             })
             .collect();
         // One worker, held busy while the four images queue up behind it.
-        let queue = InferenceQueue::new(classifier.clone(), 1, 8);
+        let queue = InferenceQueue::new(classifier.clone(), 1, 8).batching_waiting_images(true);
         let (release, gate) = std::sync::mpsc::channel::<()>();
         let held = queue.take_place().unwrap();
         let blocker = tokio::spawn(held.run(move |_| gate.recv().ok()));

@@ -60,6 +60,7 @@ fn services(name: &str, budget: Duration) -> Arc<Services> {
         },
         workers: 1,
         queue_capacity: 3,
+        batch_waiting: false,
         database: DatabaseConfig::Sqlite(StoreConfig::new(dir.join("db.sqlite"))),
         salt: SaltSource::File(dir.join("salt")),
         trivia: common::repo_root().join("trivia"),

@@ -55,6 +55,7 @@ pub fn config(dir: &Path, images_per_minute: usize) -> ServicesConfig {
         },
         workers: 1,
         queue_capacity: 16,
+        batch_waiting: false,
         database: DatabaseConfig::Sqlite(StoreConfig::new(dir.join("db.sqlite"))),
         salt: SaltSource::File(dir.join("salt")),
         trivia: root().join("trivia"),

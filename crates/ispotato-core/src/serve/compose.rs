@@ -32,6 +32,9 @@ pub struct ServicesConfig {
     pub workers: usize,
     /// Images admitted at once (downloading, waiting or running); more are told "busy".
     pub queue_capacity: usize,
+    /// Judge images waiting behind busy workers in batches, where the backend is faster per
+    /// image that way ([`InferenceQueue::batching_waiting_images`]).
+    pub batch_waiting: bool,
     pub database: DatabaseConfig,
     /// Where the salt that hashes user ids comes from.
     pub salt: SaltSource,
@@ -108,13 +111,11 @@ pub fn load_classifier(card: &Path, backend: &BackendChoice) -> Result<Arc<Class
 /// Loads the model, opens the store and the deck, and wires the use cases.
 pub fn build(config: ServicesConfig) -> Result<Services, BuildError> {
     let classifier = load_classifier(&config.model_card, &config.backend)?;
-    let judge = judge(
-        classifier,
-        config.limits,
-        config.fetch,
-        config.workers,
-        config.queue_capacity,
-    )?;
+    let judge = Judge::new(
+        Ingestor::new(config.limits, config.fetch)?,
+        InferenceQueue::new(classifier, config.workers, config.queue_capacity)
+            .batching_waiting_images(config.batch_waiting),
+    );
     let shared = matches!(config.database, DatabaseConfig::Postgres(_));
     let store = crate::store::open(config.database)?;
     let quotas = quotas(

@@ -20,6 +20,7 @@ pub struct InferenceQueue {
     admitted: Arc<Semaphore>,
     workers: WorkerPool<InferenceJob>,
     capacity: usize,
+    batching: bool,
 }
 
 impl InferenceQueue {
@@ -31,7 +32,17 @@ impl InferenceQueue {
             admitted: Arc::new(Semaphore::new(capacity)),
             workers: WorkerPool::new("ispotato-inference", workers),
             capacity,
+            batching: false,
         }
+    }
+
+    /// Lets a worker judge images already waiting behind busy workers as one batch, up to the
+    /// backend's [`Classifier::batch_limit`] (onnxruntime: 2; tract: 1, no batches): a little
+    /// less time per image for more peak memory (docs/benchmarks.md). Off by default; a lone
+    /// image, or one an idle worker can start, never waits for a partner either way.
+    pub fn batching_waiting_images(mut self, on: bool) -> Self {
+        self.batching = on;
+        self
     }
 
     /// The model serving now.
@@ -116,17 +127,23 @@ impl Place {
     }
 
     /// Decodes `bytes` under `limits` and classifies the image with the model serving now, in
-    /// the lane's turn, like [`run`](Self::run); the image's SHA-256 comes with the verdict. Where
-    /// the backend judges a batch faster per image ([`Classifier::batch_limit`]), images already
-    /// waiting behind busy workers run with it as one batch; a lone image never waits for one.
+    /// the lane's turn, like [`run`](Self::run); the image's SHA-256 comes with the verdict. With
+    /// [`batching_waiting_images`](InferenceQueue::batching_waiting_images) on, images already
+    /// waiting behind busy workers may run with it as one batch; a lone image never waits for one.
     pub async fn decode_and_classify(
         self,
         bytes: Arc<Vec<u8>>,
         limits: IngestLimits,
     ) -> Result<(Seen, String), JudgeError> {
         let (reply, result) = tokio::sync::oneshot::channel();
+        let classifier = self.queue.classifier();
         let job = InferenceJob::Classify(ClassifyJob {
-            classifier: self.queue.classifier(),
+            room: if self.queue.batching {
+                classifier.batch_limit().saturating_sub(1)
+            } else {
+                0
+            },
+            classifier,
             bytes,
             limits,
             reply,
@@ -157,6 +174,8 @@ enum InferenceJob {
 
 struct ClassifyJob {
     classifier: Arc<Classifier>,
+    /// How many waiting images this one may take along (0 unless the queue batches).
+    room: usize,
     bytes: Arc<Vec<u8>>,
     limits: IngestLimits,
     reply: tokio::sync::oneshot::Sender<Result<(Seen, String), JudgeError>>,
@@ -175,7 +194,7 @@ impl Work for InferenceJob {
     fn room(&self) -> usize {
         match self {
             Self::Run(_) => 0,
-            Self::Classify(job) => job.classifier.batch_limit().saturating_sub(1),
+            Self::Classify(job) => job.room,
         }
     }
 
