@@ -167,14 +167,7 @@ impl Classifier {
     /// Runs the backbone on `view` (the model's input, as [`Seen::view`] holds it): the pooled
     /// features and, where the backend yields the last feature map, the evidence map.
     pub fn look_at(&self, view: &RgbImage) -> Result<(Vec<f32>, Option<Evidence>), ClassifyError> {
-        self.look_at_tensor(tensor_from_crop(view, &self.card.input))
-    }
-
-    /// [`look_at`](Self::look_at) for a view already normalised into the model's input tensor.
-    fn look_at_tensor(
-        &self,
-        tensor: tract_ndarray::Array4<f32>,
-    ) -> Result<(Vec<f32>, Option<Evidence>), ClassifyError> {
+        let tensor = tensor_from_crop(view, &self.card.input);
         let run = self.backbone.run(tensor).map_err(ClassifyError::Inference)?;
         Ok((run.features, self.evidence(run.map)))
     }
@@ -248,12 +241,12 @@ impl Classifier {
             .into_iter()
             .map(|p| (p.tensor, (p.view, p.blank, p.decode, p.preprocess)))
             .unzip();
-        let runs = match self.backbone.run_batch(tensors) {
-            Ok(runs) if runs.len() == n => runs,
-            Ok(runs) => {
-                let detail = format!("the backbone answered {} of {n} images", runs.len());
-                return (0..n).map(|_| Err(ClassifyError::Inference(detail.clone()))).collect();
-            }
+        let runs = self.backbone.run_batch(tensors).and_then(|runs| match runs.len() {
+            answered if answered == n => Ok(runs),
+            answered => Err(format!("the backbone answered {answered} of {n} images")),
+        });
+        let runs = match runs {
+            Ok(runs) => runs,
             Err(detail) => return (0..n).map(|_| Err(ClassifyError::Inference(detail.clone()))).collect(),
         };
         let inference = started.elapsed() / n.max(1) as u32;

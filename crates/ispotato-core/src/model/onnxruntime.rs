@@ -103,17 +103,18 @@ impl OrtBackbone {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let mut data = Vec::with_capacity(n * self.shape.iter().skip(1).product::<usize>());
-        for input in inputs {
-            if input.shape() != &self.shape[..] {
-                return Err(format!(
-                    "onnxruntime: an input is {:?}, not {:?}",
-                    input.shape(),
-                    self.shape
-                ));
-            }
-            data.extend(input.into_raw_vec_and_offset().0);
+        if let Some(input) = inputs.iter().find(|input| input.shape() != &self.shape[..]) {
+            return Err(format!(
+                "onnxruntime: an input is {:?}, not {:?}",
+                input.shape(),
+                self.shape
+            ));
         }
+        // The first input's buffer carries the batch, so a lone image is not copied.
+        let mut inputs = inputs.into_iter().map(|input| input.into_raw_vec_and_offset().0);
+        let mut data = inputs.next().unwrap_or_default();
+        data.reserve(data.len() * (n - 1));
+        inputs.for_each(|more| data.extend(more));
         let shape = [n, self.shape[1], self.shape[2], self.shape[3]];
         let tensor = Tensor::from_array((shape, data)).map_err(|e| format!("onnxruntime: {e}"))?;
         let mut session = self.take();

@@ -93,6 +93,10 @@ impl InferenceQueue {
             lane: lane.to_string(),
         })
     }
+
+    fn submit(&self, lane: &str, job: InferenceJob) -> Result<(), ClassifyError> {
+        self.workers.submit(lane, job).map_err(|_| stopped())
+    }
 }
 
 /// A place in the [`InferenceQueue`], held from admission until the job is done.
@@ -151,12 +155,6 @@ impl Place {
         });
         self.queue.submit(&self.lane, job)?;
         result.await.map_err(|_| stopped())?
-    }
-}
-
-impl InferenceQueue {
-    fn submit(&self, lane: &str, job: InferenceJob) -> Result<(), ClassifyError> {
-        self.workers.submit(lane, job).map_err(|_| stopped())
     }
 }
 

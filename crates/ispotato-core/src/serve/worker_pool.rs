@@ -67,8 +67,8 @@ impl<W: Work> Lanes<W> {
     /// leaving one job for each idle worker, so a run never delays a job another worker would
     /// start at once.
     fn batch(&mut self, first: W) -> Vec<W> {
-        let mut batch = Vec::with_capacity(1 + first.room().min(self.count));
         let room = first.room();
+        let mut batch = Vec::with_capacity(1 + room.min(self.count));
         batch.push(first);
         while batch.len() <= room && self.count > self.idle {
             let first = &batch[0];
