@@ -1,8 +1,9 @@
 //! Two `ispotato run` replicas (the real binary) sharing one PostgreSQL database, behind one
 //! Telegram webhook URL as a load balancer would spread it: every update answered exactly once
 //! (one posted to both included), 30 `/potatofact` in one chat over both with no repeat, a
-//! user's per-minute budget holding across both, and a vote cast through one replica counted in
-//! the `/potatostats` the other serves. Skipped, saying why, where no PostgreSQL server answers
+//! user's per-minute budget holding across both, a vote cast through one replica counted in
+//! the `/potatostats` the other serves, and "Why?" on a verdict answered by either replica (the
+//! one that did not judge it from the image the store keeps). Skipped, saying why, where no PostgreSQL server answers
 //! (`.ci/run` starts one).
 
 mod support;
@@ -39,6 +40,7 @@ fn start_replica(database: &str, api: &str) -> Replica {
         .env_remove("DISCORD_TOKEN_FILE")
         .env("ISPOTATO_USER_IMAGES_PER_MINUTE", IMAGES_PER_MINUTE.to_string())
         .env("ISPOTATO_DATABASE_POOL", "4")
+        .env("ISPOTATO_KEEP_IMAGES", "1")
         .env("ISPOTATO_LOG", "warn")
         .stderr(Stdio::piped());
     Replica {
@@ -168,6 +170,19 @@ async fn two_replicas_on_one_database_answer_like_one_bot() {
     )
     .await;
     let answered = fake.wait_for("answerCallbackQuery", 1, WAIT).await;
+    // "Why?" on that verdict through each replica: one of them did not judge it.
+    for (i, replica) in replicas.iter().enumerate() {
+        let id = format!("why{i}");
+        let press =
+            json!({ "id": id, "from": fake::user(12), "chat_instance": "ci", "data": "why", "message": verdict });
+        post(
+            &client,
+            replica,
+            json!({ "update_id": 310 + i, "callback_query": press }),
+        )
+        .await;
+    }
+    let whys = fake.wait_for("sendPhoto", 2, WAIT).await;
     post(&client, &replicas[1], command(301, 45, 11, "/potatostats")).await;
     let stats = wait_for_chat(&fake, 45, 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -199,12 +214,25 @@ async fn two_replicas_on_one_database_answer_like_one_bot() {
         "the budget holds across replicas: {photos:?}"
     );
     assert_eq!(answered[0]["text"], "Thanks for your vote!");
+    assert_eq!(whys.len(), 2, "Why? answered by both replicas: {whys:?}\n{logs}");
+    for why in &whys {
+        assert!(
+            why["caption"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("Why: red is where I saw potato"),
+            "{why}"
+        );
+    }
+    let uploads = fake.uploads("sendPhoto");
+    assert_eq!(uploads.len(), 2);
+    assert_eq!(uploads[0].1, uploads[1].1, "the same picture from both replicas");
     assert!(
         stats[0].contains(&format!("{IMAGES_PER_MINUTE} images judged")) && stats[0].contains("Votes: 1 (1 👍, 0 👎)"),
         "{}",
         stats[0]
     );
-    assert_eq!(db.query_i64("SELECT COUNT(*) FROM deliveries"), 30 + 1 + 6 + 2);
+    assert_eq!(db.query_i64("SELECT COUNT(*) FROM deliveries"), 30 + 1 + 6 + 2 + 2);
     assert!(
         !logs.contains(TOKEN) && !logs.contains(SECRET),
         "a secret reached the logs:\n{logs}"

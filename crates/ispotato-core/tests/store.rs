@@ -37,6 +37,7 @@ on_both_backends!(
     one_vote_per_user_latest_wins_and_reactions_retract,
     stats_estimate_precision_and_recall_from_votes,
     images_are_kept_only_when_asked_and_expire,
+    a_replys_kept_images_come_back_in_image_order_from_any_handle,
     migrations_apply_once_and_refuse_newer_schemas,
     an_update_is_claimed_once_per_platform_across_store_handles,
     openers_of_a_new_database_at_once_migrate_it_once,
@@ -317,6 +318,70 @@ fn images_are_kept_only_when_asked_and_expire(backend: Backend) {
     assert_eq!((new.agree, new.disagree, new.verdict.as_str()), (0, 1, "not_potato"));
     let old = examples.iter().find(|e| e.image_sha256 == "sha-old").unwrap();
     assert!(old.label_potato && old.image.is_none());
+}
+
+fn a_replys_kept_images_come_back_in_image_order_from_any_handle(backend: Backend) {
+    let judging = backend.open_keeping_images();
+    let day = 86_400;
+    let now = 100 * day;
+    let image = |message: &str, index: u32, sha: &str, at: i64| NewVerdict {
+        image_index: index,
+        image_sha256: sha.into(),
+        ..verdict(message, Label::Potato, at)
+    };
+    // A reply of two images, recorded second image first; another reply; an expired one.
+    judging
+        .record_verdict(&image("reply", 1, "sha-b", now), Some(b"SECOND"))
+        .unwrap();
+    judging
+        .record_verdict(&image("reply", 0, "sha-a", now), Some(b"FIRST"))
+        .unwrap();
+    judging
+        .record_verdict(&image("other", 0, "sha-c", now), Some(b"OTHER"))
+        .unwrap();
+    judging
+        .record_verdict(&image("stale", 0, "sha-d", now - 31 * day), Some(b"STALE"))
+        .unwrap();
+    delete_expired_images(judging.as_ref(), now, Duration::from_secs(30 * day as u64)).unwrap();
+
+    let another = backend.open();
+    let kept = another.kept_images_of_reply("discord", "c1", "reply").unwrap();
+    assert_eq!(
+        kept,
+        vec![b"FIRST".to_vec(), b"SECOND".to_vec()],
+        "in the reply's image order"
+    );
+    assert_eq!(
+        another.kept_images_of_reply("discord", "c1", "other").unwrap(),
+        vec![b"OTHER".to_vec()]
+    );
+    assert!(
+        another
+            .kept_images_of_reply("discord", "c1", "stale")
+            .unwrap()
+            .is_empty(),
+        "expired"
+    );
+    assert!(
+        another
+            .kept_images_of_reply("discord", "c2", "reply")
+            .unwrap()
+            .is_empty(),
+        "another chat"
+    );
+    assert!(
+        another
+            .kept_images_of_reply("telegram", "c1", "reply")
+            .unwrap()
+            .is_empty(),
+        "another platform"
+    );
+
+    // A store that keeps no images has none to give back.
+    let off = backend.open();
+    off.record_verdict(&verdict("unkept", Label::Potato, now), Some(b"BYTES"))
+        .unwrap();
+    assert!(off.kept_images_of_reply("discord", "c1", "unkept").unwrap().is_empty());
 }
 
 fn migrations_apply_once_and_refuse_newer_schemas(backend: Backend) {

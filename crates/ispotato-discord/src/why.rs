@@ -37,6 +37,5 @@ async fn explain(h: &Handler, c: &ComponentInteraction) -> Result<Vec<u8>, Refus
         chat_id: c.channel_id.to_string(),
         message_id: c.message.id.to_string(),
     };
-    let _quota = h.services.take_quota(PLATFORM, &c.user.id.to_string(), 1).await?;
-    h.services.why(&place).await
+    h.services.why(&place, &c.user.id.to_string()).await
 }

@@ -41,8 +41,7 @@ async fn explain(
         chat_id: chat.id.0.to_string(),
         message_id: id.0.to_string(),
     };
-    let _quota = ctx.services.take_quota(PLATFORM, &q.from.id.0.to_string(), 1).await?;
-    let png = ctx.services.why(&place).await?;
+    let png = ctx.services.why(&place, &q.from.id.0.to_string()).await?;
     ctx.groups.wait_turn(chat).await;
     let reply_to = ReplyParameters::new(id).allow_sending_without_reply();
     let sent = with_retries("sendPhoto", || {

@@ -1,8 +1,9 @@
 //! "Why?": the evidence maps of recent replies, kept for a while so a button under a verdict can
 //! answer with the image as the model saw it and where its potato evidence lies (red for potato,
-//! blue against). Kept in this process's memory, bounded in images and in age: a button pressed
-//! after that, or on another replica, is told to send the photo again. Nothing is written to the
-//! store (the images are the users').
+//! blue against). Kept in this process's memory, bounded in images and in age. Nothing more is
+//! written to the store: a button pressed after that, or on another replica, is answered from the
+//! images the store keeps when the operator keeps them (`--keep-images`; judged again), and is
+//! otherwise told to send the photo again.
 
 use std::collections::VecDeque;
 use std::io::Cursor;
@@ -79,8 +80,13 @@ impl Explanations {
                     evidence: judged.evidence.clone()?,
                 })
             })
-            .take(self.max_images)
             .collect();
+        self.keep(place, images);
+    }
+
+    /// Keeps `images` (at most the bound) as the evidence of the reply at `place`.
+    pub fn keep(&self, place: &ReplyPlace, mut images: Vec<Explained>) {
+        images.truncate(self.max_images);
         if images.is_empty() {
             return;
         }

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::serve::explanations::{self, Explanations};
+use crate::serve::explanations::{self, Explained, Explanations};
 use crate::serve::judge::{ImageInput, Judge, Judged};
 use crate::serve::quotas::Quotas;
 use crate::serve::telemetry::Telemetry;
@@ -290,13 +290,58 @@ impl Services {
         }
     }
 
-    /// "Why?" on the reply at `place`: a PNG of each image as the model saw it with its evidence
-    /// laid over it (see [`explanations::CAPTION`]), while the reply's evidence is kept.
-    pub async fn why(&self, place: &ReplyPlace) -> Result<Vec<u8>, Refusal> {
-        let images = self.explanations.recall(place).ok_or_else(explanations::gone)?;
+    /// "Why?" pressed by `user_id` on the reply at `place`: a PNG of each image as the model saw
+    /// it with its evidence laid over it (see [`explanations::CAPTION`]). The press counts as one
+    /// image against the presser's budget. Answered from this process's memory while it keeps
+    /// the reply's evidence, else from the images the store keeps of the reply (another replica
+    /// judged it, or the memory let it go), each judged again on the one road and counted against
+    /// the presser's budget; else refused ([`explanations::gone`]).
+    pub async fn why(&self, place: &ReplyPlace, user_id: &str) -> Result<Vec<u8>, Refusal> {
+        let quota = self.take_quota(place.platform, user_id, 1).await?;
+        let images = match self.explanations.recall(place) {
+            Some(images) => images,
+            None => self.explain_kept_images(place, &quota).await?,
+        };
         tokio::task::spawn_blocking(move || explanations::why_png(&images))
             .await
             .map_err(|e| Refusal::unexpected("internal", &e))?
+    }
+
+    /// The evidence of the reply at `place` rebuilt from the images the store keeps of it: each
+    /// judged again in the presser's lane (the first is the press's own image; the others take
+    /// more of the presser's budget), then kept in memory for the next press.
+    async fn explain_kept_images(&self, place: &ReplyPlace, quota: &Quota) -> Result<Vec<Explained>, Refusal> {
+        let (platform, chat, message) = (place.platform.as_str(), place.chat_id.clone(), place.message_id.clone());
+        let kept = self
+            .blocking(move |store| store.kept_images_of_reply(platform, &chat, &message))
+            .await
+            .map_err(|e| Refusal::unexpected("store", &e))?;
+        if kept.is_empty() {
+            return Err(explanations::gone());
+        }
+        if kept.len() > 1 {
+            self.quotas
+                .take(&quota.user_hash, kept.len() - 1)
+                .await
+                .map_err(|t| Refusal::later("rate_limited", t.to_string(), t.retry_after()))?;
+        }
+        let mut images = Vec::with_capacity(kept.len());
+        for bytes in kept {
+            let input = ImageInput::Download(Box::pin(async move { Ok(bytes) }));
+            let judged = self.judge.judge_in(&quota.user_hash, input).await?;
+            if let Some(evidence) = judged.evidence {
+                images.push(Explained {
+                    view: judged.view,
+                    evidence,
+                });
+            }
+        }
+        if images.is_empty() {
+            // A backend without an evidence map: nothing to show, whoever judged the reply.
+            return Err(explanations::gone());
+        }
+        self.explanations.keep(place, images.clone());
+        Ok(images)
     }
 
     /// The next fact for a chat (no repeats until the chat has seen the whole deck).

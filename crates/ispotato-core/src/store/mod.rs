@@ -317,6 +317,11 @@ pub trait Store: Send + Sync {
     fn stats(&self, since: Option<i64>) -> Result<Stats, StoreError>;
     /// Verdicts that have a majority opinion (ties and `unsure` verdicts are left out).
     fn feedback_examples(&self) -> Result<Vec<FeedbackExample>, StoreError>;
+    /// The images the store keeps of the reply posted as `message_id` in `chat_id` on `platform`,
+    /// in the reply's image order (none when it keeps no images, or they expired): for "Why?" on
+    /// a reply another replica judged.
+    fn kept_images_of_reply(&self, platform: &str, chat_id: &str, message_id: &str)
+        -> Result<Vec<Vec<u8>>, StoreError>;
     /// Deletes kept images stored before `older_than` (unix seconds). Returns how many.
     fn delete_images_before(&self, older_than: i64) -> Result<usize, StoreError>;
     /// Counts, for tests and health checks: (verdicts, votes, kept images).

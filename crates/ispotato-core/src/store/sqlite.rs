@@ -446,6 +446,21 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    fn kept_images_of_reply(
+        &self,
+        platform: &str,
+        chat_id: &str,
+        message_id: &str,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let conn = self.lock();
+        let mut stmt = conn.prepare(
+            "SELECT k.bytes FROM verdicts d JOIN kept_images k ON k.sha256 = d.image_sha256
+             WHERE d.platform = ?1 AND d.chat_id = ?2 AND d.message_id = ?3 ORDER BY d.image_index",
+        )?;
+        let rows = stmt.query_map(params![platform, chat_id, message_id], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn delete_images_before(&self, older_than: i64) -> Result<usize, StoreError> {
         Ok(self
             .lock()

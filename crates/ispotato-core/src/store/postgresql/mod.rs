@@ -553,6 +553,20 @@ impl Store for PostgresStore {
             .collect())
     }
 
+    fn kept_images_of_reply(
+        &self,
+        platform: &str,
+        chat_id: &str,
+        message_id: &str,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let rows = self.client()?.query(
+            "SELECT k.bytes FROM verdicts d JOIN kept_images k ON k.sha256 = d.image_sha256
+             WHERE d.platform = $1 AND d.chat_id = $2 AND d.message_id = $3 ORDER BY d.image_index",
+            &[&platform, &chat_id, &message_id],
+        )?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     fn delete_images_before(&self, older_than: i64) -> Result<usize, StoreError> {
         let mut client = self.client()?;
         let mut tx = client.transaction()?;
