@@ -382,6 +382,8 @@ def main():
                 for a, t in zip(alphas, ts):
                     wise[f"{a:g}|{s}|potatoes"] = run_tail(t, acts, canonical[held & (y == 1)])
                     wise[f"{a:g}|{s}|negatives"] = run_tail(t, acts, canonical[negatives])
+                    # the held-out source's own negatives (store produce, foods): look-alikes from a place never seen
+                    wise[f"{a:g}|{s}|own_negatives"] = run_tail(t, acts, canonical[held & (y == 0)])
                 yield s, (wise[f"{alphas[0]:g}|{s}|potatoes"], wise[f"{alphas[0]:g}|{s}|negatives"])
 
         val, loso, loso_logits = evaluate(

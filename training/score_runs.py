@@ -34,7 +34,8 @@ def reference_logits(run_dir, features, val_idx):
     return out
 
 
-def score(name, logits, y, labels, groups, lower, upper):
+def score(name, logits, y, labels, groups, lower, upper, labels_all, sources_all):
+    """One run's rows; `labels_all`/`sources_all` (the whole manifest) name the held-out sources' own negatives."""
     alphas = sorted({k.split("|")[0] for k in logits}, key=float, reverse=True)
     for a in alphas:
         raw = logits[f"{a}|validation"]
@@ -52,7 +53,21 @@ def score(name, logits, y, labels, groups, lower, upper):
         held_out = {k.split("|", 1)[1]: v for k, v in logits.items() if k.startswith(f"{a}|")}
         for src, e in loso_from_logits(held_out, shift, t, upper).items():
             hits = int(round(e["recall"] * e["potatoes"]))
-            print(f"    held out {src}: recall {e['recall']:.3f} ({hits}/{e['potatoes']}), FPR {e['false_positive_rate']:.2%}")
+            own = held_out.get(f"{src}|own_negatives")
+            if own is not None and len(own):
+                called = sigmoid((own + shift) / t) >= upper
+                own_labels = labels_all[(sources_all == src) & (labels_all != "potato")]
+                per = ", ".join(
+                    f"{lab} {int(called[own_labels == lab].sum())}/{int((own_labels == lab).sum())}"
+                    for lab in sorted(set(own_labels))
+                )
+                own_text = f"; its own negatives called potato {called.mean():.2%} ({per})"
+            else:
+                own_text = ""
+            print(
+                f"    held out {src}: recall {e['recall']:.3f} ({hits}/{e['potatoes']}), FPR {e['false_positive_rate']:.2%}"
+                + own_text
+            )
 
 
 def main():
@@ -72,7 +87,10 @@ def main():
     runs = [(args.reference, reference_logits(args.reference, args.features, val_idx))] if args.reference else []
     runs += [(path, dict(np.load(path))) for path in args.runs]
     for name, logits in runs:
-        score(name, logits, y[val_idx], labels[val_idx], groups[val_idx], thresholds["lower"], thresholds["upper"])
+        score(
+            name, logits, y[val_idx], labels[val_idx], groups[val_idx], thresholds["lower"], thresholds["upper"],
+            labels, np.array([r["source"] for r in rows]),
+        )
 
 
 if __name__ == "__main__":

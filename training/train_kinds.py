@@ -2,7 +2,7 @@
 shipped backbone's pooled features and add it to the model card.
 
 Usage: python training/train_kinds.py --data ../shared/data --features training/out/features.npz \
-           --card models/ispotato.json [--version 0.4.1]
+           --card models/ispotato.json [--version 0.5.0]
 
 Run after train_head.py (which rewrites the card without this head). The binary head, its
 calibration and its thresholds stay the verdict's basis: this head only names what a `not potato`
@@ -16,6 +16,7 @@ measure the head, not the whole network.
 """
 
 import argparse
+import datetime
 import json
 import os
 import sys
@@ -168,8 +169,11 @@ def main():
         "drawings and every other negative are `other`"
     )
     card["metrics"]["kinds"] = {"validation": validation, "leave_one_source_out": loso}
+    answers = "; four-way answer head (potato, sweet potato, potato dish, other) over the same features"
+    card["description"] = card["description"].split(answers)[0] + answers
     if args.version:
         card["version"] = args.version
+        card["created"] = datetime.date.today().isoformat()
     with open(args.card, "w") as f:
         json.dump(card, f, indent=1)
         f.write("\n")
