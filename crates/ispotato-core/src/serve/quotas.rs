@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::rate_limit::{RateLimiter, Refused, WindowRule};
+use crate::serve::Refusal;
 use crate::store::{unix_now_ms, Store};
 
 /// Why a request was over budget.
@@ -22,6 +23,13 @@ impl Throttled {
         match self {
             Self::User { retry_after, .. } | Self::Global { retry_after } => *retry_after,
         }
+    }
+}
+
+impl From<Throttled> for Refusal {
+    /// What the user is told: slow down, and when to try again.
+    fn from(t: Throttled) -> Self {
+        Refusal::later("rate_limited", t.to_string(), t.retry_after())
     }
 }
 

@@ -171,10 +171,7 @@ impl Services {
                 BUSY_RETRY_AFTER,
             )
         })?;
-        self.quotas
-            .take(&user_hash, images)
-            .await
-            .map_err(|t| Refusal::later("rate_limited", t.to_string(), t.retry_after()))?;
+        self.quotas.take(&user_hash, images).await?;
         Ok(Quota {
             platform,
             user_hash,
@@ -320,10 +317,7 @@ impl Services {
             return Err(explanations::gone());
         }
         if kept.len() > 1 {
-            self.quotas
-                .take(&quota.user_hash, kept.len() - 1)
-                .await
-                .map_err(|t| Refusal::later("rate_limited", t.to_string(), t.retry_after()))?;
+            self.quotas.take(&quota.user_hash, kept.len() - 1).await?;
         }
         let mut images = Vec::with_capacity(kept.len());
         for bytes in kept {
